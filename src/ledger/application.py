@@ -1,0 +1,1060 @@
+"""The Ledger application: one method per use case; each returns the log position.
+
+A use case loads the aggregates it needs, calls their command methods (which validate and
+raise a specific `LedgerError`), saves everything it touched in one transaction and
+returns the position of the last event written (or the current head when nothing new was
+recorded, as for a repeated import).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+
+from ledger.catalog import SkuLots
+from ledger.drivers import DutyInput, DutyLog
+from ledger.errors import (
+    ConcurrencyConflict,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+)
+from ledger.events import Clock, LedgerTranscoder, Meta, Source
+from ledger.loads import ExceptionKind, Load
+from ledger.orders import Order
+from ledger.reference import Account, Carrier, Driver, Location, RateCard, Vehicle
+from ledger.stock import StockItem
+from ledger.stops import FactDetail, Stop, StopFact, StopKind
+from ledger.store import StoreConfig, parse_url
+from ledger.telematics import Device, PingFlag, PingInput, PingLog
+from ledger.values import GeoPoint, OrderLine, Rates, ServiceLevel, TimeWindow
+
+__all__ = [
+    "Caller",
+    "ImportReport",
+    "IngestReport",
+    "Ledger",
+    "OrderDraft",
+    "StopPlan",
+]
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+#: Pings dated further than this in the future of their receipt are refused.
+DEFAULT_FUTURE_SKEW = timedelta(minutes=5)
+#: Pings older than this are accepted and flagged.
+DEFAULT_RETENTION = timedelta(days=30)
+_RETRIES = 12
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, through which channel, in which request."""
+
+    actor: str
+    source: Source = Source.API
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderDraft:
+    """An order as an import or a request describes it, before it is placed."""
+
+    reference: str
+    lines: tuple[OrderLine, ...]
+    ship_to_code: str
+    ship_to_name: str
+    ship_to_address: str
+    ship_to: GeoPoint
+    window: TimeWindow
+    service_level: ServiceLevel = ServiceLevel.STANDARD
+    service_minutes: int = 15
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class StopPlan:
+    """One stop of a load being planned."""
+
+    kind: StopKind
+    location_code: str
+    window: TimeWindow
+    service_minutes: int = 30
+    appointment: TimeWindow | None = None
+    order_ids: tuple[UUID, ...] = ()
+
+
+@dataclass
+class IngestReport:
+    """What a telematics or duty batch did: accepted, duplicates, refused (index, reason)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    flagged: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    recorded: int
+    unchanged: int
+    position: int
+
+
+class Ledger(Application[UUID]):
+    """The write side of shipledger over one global log."""
+
+    name = "shipledger"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock = _utcnow,
+        future_skew: timedelta = DEFAULT_FUTURE_SKEW,
+        retention: timedelta = DEFAULT_RETENTION,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.store: StoreConfig = parse_url(url)
+        self.clock = clock
+        self.future_skew = future_skew
+        self.retention = retention
+        library_env = self.store.library_env()
+        library_env.update(env or {})
+        super().__init__(env=library_env)
+        self._ping_logs: dict[UUID, PingLog] = {}
+        self._devices: dict[str, bool] = {}
+
+    def construct_env(self, name: str, env: Any = None) -> Any:
+        # Configuration comes only from the URL: ignore the library's own variables in
+        # os.environ so that one setting (SHIPLEDGER_DATABASE_URL) decides the store.
+        from eventsourcing.utils import Environment
+
+        return Environment(name, dict(env or {}))
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = LedgerTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        if isinstance(transcoder, LedgerTranscoder):
+            transcoder.register_ledger_types()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """The head of the global log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    def meta(
+        self,
+        caller: Caller,
+        *,
+        occurred_at: datetime | None = None,
+        reason: str | None = None,
+        tenant: str | None = None,
+        source: Source | None = None,
+        causation_id: str | None = None,
+    ) -> Meta:
+        """The envelope for a command: `occurred_at` defaults to now; back-dating needs why."""
+        now = self.clock()
+        meta = Meta(
+            occurred_at=occurred_at or now,
+            actor=caller.actor,
+            source=source or caller.source,
+            reason=reason,
+            correlation_id=caller.correlation_id,
+            causation_id=causation_id,
+            tenant=tenant,
+        )
+        meta.check_backdating(now)
+        return meta
+
+    def _commit(self, *aggregates: Aggregate | None) -> int:
+        recordings = self.save(*aggregates)
+        if not recordings:
+            return self.position
+        return max(r.notification.id for r in recordings)
+
+    def _get(self, cls: type[A], aggregate_id: UUID, kind: str, key: object) -> A:
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(kind, key) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(kind, key)
+        return aggregate
+
+    def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Runs a load, decide, save attempt again when another writer got there first."""
+        for n in range(_RETRIES):
+            try:
+                return attempt()
+            except IntegrityError:
+                time.sleep(0.002 * (n + 1))
+        raise ConcurrencyConflict("the stream kept changing; the command was not applied")
+
+    # --- reference data ---------------------------------------------------------------------
+
+    def open_account(self, caller: Caller, code: str, name: str) -> int:
+        """Opens a shipper account (a tenant); opening it again is a no-op."""
+        _required(code, "code")
+        if self._find(Account, Account.create_id(code)):
+            return self.position
+        return self._commit(Account(meta=self.meta(caller, tenant=code), code=code, name=name))
+
+    def account(self, code: str) -> Account:
+        return self._get(Account, Account.create_id(code), "account", code)
+
+    def register_location(
+        self,
+        caller: Caller,
+        code: str,
+        *,
+        name: str,
+        address: str,
+        lat: float,
+        lon: float,
+        geofence_radius_m: float = 150.0,
+        dock_notes: str = "",
+        opening_hours: str = "",
+        appointment_required: bool = False,
+        owner_tenant: str | None = None,
+    ) -> int:
+        """Registers a location, or records what changed about it."""
+        _required(code, "code")
+        point = GeoPoint(lat, lon)
+        Location.validate_radius(geofence_radius_m)
+        meta = self.meta(caller, tenant=owner_tenant)
+        existing = self._find(Location, Location.create_id(code))
+        if existing is None:
+            location = Location(
+                meta=meta,
+                code=code,
+                name=name,
+                address=address,
+                point=point,
+                geofence_radius_m=geofence_radius_m,
+                dock_notes=dock_notes,
+                opening_hours=opening_hours,
+                appointment_required=appointment_required,
+                owner_tenant=owner_tenant,
+            )
+            return self._commit(location)
+        existing.update(
+            meta,
+            name=name,
+            address=address,
+            point=point,
+            geofence_radius_m=geofence_radius_m,
+            dock_notes=dock_notes,
+            opening_hours=opening_hours,
+            appointment_required=appointment_required,
+        )
+        return self._commit(existing)
+
+    def location(self, code: str) -> Location:
+        return self._get(Location, Location.create_id(code), "location", code)
+
+    def register_carrier(self, caller: Caller, code: str, name: str, scac: str = "") -> int:
+        _required(code, "code")
+        if self._find(Carrier, Carrier.create_id(code)):
+            return self.position
+        return self._commit(Carrier(meta=self.meta(caller), code=code, name=name, scac=scac))
+
+    def register_vehicle(
+        self,
+        caller: Caller,
+        code: str,
+        *,
+        carrier_code: str,
+        capacity_kg: Decimal,
+        capacity_m3: Decimal,
+        pallets: int,
+        device_id: str,
+    ) -> int:
+        """Registers a vehicle and installs its telematics device."""
+        _required(code, "code")
+        _required(device_id, "device_id")
+        self._get(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
+        if capacity_kg <= 0 or capacity_m3 <= 0 or pallets < 0:
+            raise InvalidInput("vehicle capacities must be positive", field="capacity_kg")
+        if self._find(Vehicle, Vehicle.create_id(code)):
+            return self.position
+        meta = self.meta(caller)
+        vehicle = Vehicle(
+            meta=meta,
+            code=code,
+            carrier_code=carrier_code,
+            capacity_kg=capacity_kg,
+            capacity_m3=capacity_m3,
+            pallets=pallets,
+            device_id=device_id,
+        )
+        device = None
+        if self._find(Device, Device.create_id(device_id)) is None:
+            device = Device(meta=meta, device_id=device_id, vehicle_code=code)
+        self._devices.pop(device_id, None)
+        return self._commit(vehicle, device)
+
+    def vehicle(self, code: str) -> Vehicle:
+        return self._get(Vehicle, Vehicle.create_id(code), "vehicle", code)
+
+    def register_driver(
+        self,
+        caller: Caller,
+        code: str,
+        *,
+        first_name: str,
+        last_name: str,
+        carrier_code: str,
+        cycle_hours: int = 70,
+    ) -> int:
+        _required(code, "code")
+        if cycle_hours not in (60, 70):
+            raise InvalidInput("cycle_hours must be 60 or 70", field="cycle_hours", rule="60|70")
+        self._get(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
+        if self._find(Driver, Driver.create_id(code)):
+            return self.position
+        driver = Driver(
+            meta=self.meta(caller),
+            code=code,
+            first_name=first_name,
+            last_name=last_name,
+            carrier_code=carrier_code,
+            cycle_hours=cycle_hours,
+        )
+        return self._commit(driver)
+
+    def driver(self, code: str) -> Driver:
+        return self._get(Driver, Driver.create_id(code), "driver", code)
+
+    def publish_rates(
+        self,
+        caller: Caller,
+        code: str,
+        rates: Rates,
+        *,
+        effective_from: datetime,
+        carrier_code: str | None = None,
+        tenant: str | None = None,
+    ) -> int:
+        """Publishes a new version of a rate card, effective from a moment."""
+        _required(code, "code")
+        meta = self.meta(caller, tenant=tenant)
+        card = self._find(RateCard, RateCard.create_id(code))
+        if card is None:
+            card = RateCard(meta=meta, code=code, carrier_code=carrier_code, tenant=tenant)
+        card.publish(meta, rates, effective_from)
+        return self._commit(card)
+
+    def rate_card(self, code: str) -> RateCard:
+        return self._get(RateCard, RateCard.create_id(code), "rate card", code)
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def import_orders(
+        self, caller: Caller, tenant: str, drafts: Sequence[OrderDraft]
+    ) -> ImportReport:
+        """Places every order of an import in one transaction; known ones are skipped.
+
+        A reference already used by this tenant for different content is refused: an
+        import never changes an order that exists.
+        """
+        self.account(tenant)
+        meta = self.meta(caller, tenant=tenant)
+        to_save: list[Aggregate] = []
+        locations: dict[str, Location] = {}
+        unchanged = 0
+        for draft in drafts:
+            existing = self._find(Order, Order.create_id(tenant, draft.reference))
+            location = locations.get(draft.ship_to_code) or self._ship_to(meta, draft, tenant)
+            if existing is not None:
+                if _same_order(existing, draft, location.id):
+                    unchanged += 1
+                    continue
+                raise InvalidInput(
+                    f"reference {draft.reference} already exists with different content",
+                    field="reference",
+                    rule="unique per tenant",
+                )
+            if location.code not in locations:
+                locations[location.code] = location
+                to_save.append(location)
+            to_save.append(
+                Order.place(
+                    meta,
+                    tenant=tenant,
+                    reference=draft.reference,
+                    lines=draft.lines,
+                    ship_to=location.id,
+                    window=draft.window,
+                    service_level=draft.service_level,
+                    service_minutes=draft.service_minutes,
+                    notes=draft.notes,
+                )
+            )
+        recorded = sum(1 for a in to_save if isinstance(a, Order))
+        position = self._commit(*to_save) if to_save else self.position
+        return ImportReport(recorded=recorded, unchanged=unchanged, position=position)
+
+    def _ship_to(self, meta: Meta, draft: OrderDraft, tenant: str) -> Location:
+        """The ship-to location by its natural key; created when new."""
+        existing = self._find(Location, Location.create_id(draft.ship_to_code))
+        if existing is not None:
+            return existing
+        return Location(
+            meta=meta,
+            code=draft.ship_to_code,
+            name=draft.ship_to_name,
+            address=draft.ship_to_address,
+            point=draft.ship_to,
+            geofence_radius_m=150.0,
+            dock_notes="",
+            opening_hours="",
+            appointment_required=False,
+            owner_tenant=tenant,
+        )
+
+    def place_order(self, caller: Caller, tenant: str, draft: OrderDraft) -> int:
+        """Places one order; placing the same order again is a no-op."""
+        return self.import_orders(caller, tenant, [draft]).position
+
+    def order(self, order_id: UUID) -> Order:
+        return self._get(Order, order_id, "order", order_id)
+
+    def order_by_reference(self, tenant: str, reference: str) -> Order:
+        return self._get(Order, Order.create_id(tenant, reference), "order", reference)
+
+    def allocate_order(self, caller: Caller, order_id: UUID, warehouse: str) -> int:
+        """Reserves every line from the warehouse (first-expiring lot first) or backorders it."""
+
+        def attempt() -> int:
+            order = self.order(order_id)
+            meta = self.meta(caller, tenant=order.tenant)
+            touched: dict[UUID, StockItem] = {}
+            for line in order.lines:
+                if line.line_no in order.allocations:
+                    continue
+                lots = self._allocatable_lots(warehouse, line.sku, meta.occurred_at.date())
+                free = sum(item.available for item in lots)
+                if free < line.quantity:
+                    if order.backordered.get(line.line_no) != line.quantity - free:
+                        order.backorder_line(meta, line.line_no, line.quantity - free)
+                    continue
+                need = line.quantity
+                taken: list[tuple[UUID, int]] = []
+                for item in lots:
+                    item = touched.setdefault(item.id, item)
+                    quantity = min(need, item.available)
+                    if quantity <= 0:
+                        continue
+                    item.reserve(meta, order.id, quantity)
+                    taken.append((item.id, quantity))
+                    need -= quantity
+                    if need == 0:
+                        break
+                order.allocate_line(meta, line.line_no, warehouse, tuple(taken))
+            return self._commit(order, *touched.values())
+
+        return self._retrying(attempt)
+
+    def _allocatable_lots(self, warehouse: str, sku: str, day: date) -> list[StockItem]:
+        index = self._find(SkuLots, SkuLots.create_id(warehouse, sku))
+        if index is None:
+            return []
+        items = [self._get(StockItem, sid, "stock item", sid) for sid in index.lots.values()]
+        usable = [i for i in items if not i.is_expired_on(day) and i.available > 0]
+        return sorted(usable, key=lambda i: (i.expiry or date.max, i.lot))
+
+    def _order_stock(self, order: Order) -> list[tuple[StockItem, int]]:
+        moves = []
+        for _, (_, lots) in sorted(order.allocations.items()):
+            for stock_id, quantity in lots:
+                moves.append((self._get(StockItem, stock_id, "stock item", stock_id), quantity))
+        return moves
+
+    def pick_order(self, caller: Caller, order_id: UUID) -> int:
+        """Picks the reserved stock of an allocated order."""
+
+        def attempt() -> int:
+            order = self.order(order_id)
+            meta = self.meta(caller, tenant=order.tenant)
+            order.pick(meta)
+            items = self._order_stock(order)
+            for item, quantity in items:
+                item.pick(meta, order.id, quantity)
+            return self._commit(order, *(i for i, _ in items))
+
+        return self._retrying(attempt)
+
+    def pack_order(self, caller: Caller, order_id: UUID) -> int:
+        """Packs and stages a picked order."""
+
+        def attempt() -> int:
+            order = self.order(order_id)
+            meta = self.meta(caller, tenant=order.tenant)
+            order.pack(meta)
+            items = self._order_stock(order)
+            for item, quantity in items:
+                item.stage(meta, order.id, quantity)
+            return self._commit(order, *(i for i, _ in items))
+
+        return self._retrying(attempt)
+
+    def ship_order(self, caller: Caller, order_id: UUID, load_id: UUID) -> int:
+        """Ships a packed order on a load; its staged stock leaves the warehouse."""
+
+        def attempt() -> int:
+            order = self.order(order_id)
+            load = self.load(load_id)
+            if order.id not in load.order_ids:
+                raise InvalidInput(
+                    f"load {load.reference} does not carry this order", field="load_id"
+                )
+            meta = self.meta(caller, tenant=order.tenant)
+            order.ship(meta, load.id)
+            items = self._order_stock(order)
+            for item, quantity in items:
+                item.ship(meta, order.id, quantity)
+            return self._commit(order, *(i for i, _ in items))
+
+        return self._retrying(attempt)
+
+    def deliver_order(
+        self, caller: Caller, order_id: UUID, short: tuple[tuple[int, int], ...] = ()
+    ) -> int:
+        order = self.order(order_id)
+        order.deliver(self.meta(caller, tenant=order.tenant), short)
+        return self._commit(order)
+
+    def return_order(self, caller: Caller, order_id: UUID, reason: str) -> int:
+        order = self.order(order_id)
+        order.return_(self.meta(caller, tenant=order.tenant, reason=reason))
+        return self._commit(order)
+
+    def hold_order(self, caller: Caller, order_id: UUID, reason: str) -> int:
+        order = self.order(order_id)
+        order.hold(self.meta(caller, tenant=order.tenant, reason=reason))
+        return self._commit(order)
+
+    def release_order(self, caller: Caller, order_id: UUID) -> int:
+        order = self.order(order_id)
+        order.release(self.meta(caller, tenant=order.tenant))
+        return self._commit(order)
+
+    def cancel_order(self, caller: Caller, order_id: UUID, reason: str) -> int:
+        """Cancels an order before it ships and releases whatever stock it held."""
+
+        def attempt() -> int:
+            order = self.order(order_id)
+            meta = self.meta(caller, tenant=order.tenant, reason=reason)
+            order.cancel(meta)
+            items = []
+            for item, _ in self._order_stock(order):
+                held = item.reserved.get(order.id, 0)
+                if held:
+                    item.release(meta, order.id, held)
+                    items.append(item)
+            return self._commit(order, *items)
+
+        return self._retrying(attempt)
+
+    # --- stock ----------------------------------------------------------------------------
+
+    def receive_stock(
+        self,
+        caller: Caller,
+        *,
+        warehouse: str,
+        sku: str,
+        lot: str = "",
+        quantity: int,
+        expiry: date | None = None,
+        occurred_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Receives stock into a warehouse lot (registering the lot when new)."""
+        _required(warehouse, "warehouse")
+        _required(sku, "sku")
+
+        def attempt() -> int:
+            meta = self.meta(caller, occurred_at=occurred_at, reason=reason)
+            item = self._find(StockItem, StockItem.create_id(warehouse, sku, lot))
+            index = None
+            if item is None:
+                item = StockItem(meta=meta, warehouse=warehouse, sku=sku, lot=lot, expiry=expiry)
+                index = self._find(SkuLots, SkuLots.create_id(warehouse, sku))
+                if index is None:
+                    index = SkuLots(meta=meta, warehouse=warehouse, sku=sku)
+                index.add(meta, item.id, lot)
+            elif expiry is not None and item.expiry != expiry:
+                raise InvalidInput(
+                    f"lot {lot} of {sku} already has expiry {item.expiry}", field="expiry"
+                )
+            item.receive(meta, quantity)
+            return self._commit(item, index)
+
+        return self._retrying(attempt)
+
+    def stock_item(self, warehouse: str, sku: str, lot: str = "") -> StockItem:
+        key = f"{warehouse}/{sku}/{lot}"
+        return self._get(StockItem, StockItem.create_id(warehouse, sku, lot), "stock item", key)
+
+    def _stock_command(self, stock_id: UUID, command: Callable[[StockItem], None]) -> int:
+        def attempt() -> int:
+            item = self._get(StockItem, stock_id, "stock item", stock_id)
+            command(item)
+            return self._commit(item)
+
+        return self._retrying(attempt)
+
+    def reserve_stock(self, caller: Caller, stock_id: UUID, order_id: UUID, quantity: int) -> int:
+        """Reserves stock for an order; concurrent reservations retry and never oversell."""
+        meta = self.meta(caller)
+        return self._stock_command(stock_id, lambda item: item.reserve(meta, order_id, quantity))
+
+    def release_reservation(
+        self, caller: Caller, stock_id: UUID, order_id: UUID, quantity: int
+    ) -> int:
+        meta = self.meta(caller)
+        return self._stock_command(stock_id, lambda item: item.release(meta, order_id, quantity))
+
+    def adjust_stock(self, caller: Caller, stock_id: UUID, delta: int, reason: str) -> int:
+        meta = self.meta(caller, reason=reason)
+        return self._stock_command(stock_id, lambda item: item.adjust(meta, delta))
+
+    def quarantine_stock(self, caller: Caller, stock_id: UUID, quantity: int, reason: str) -> int:
+        meta = self.meta(caller, reason=reason)
+        return self._stock_command(stock_id, lambda item: item.quarantine(meta, quantity))
+
+    def release_quarantine(self, caller: Caller, stock_id: UUID, quantity: int) -> int:
+        meta = self.meta(caller)
+        return self._stock_command(stock_id, lambda item: item.release_quarantine(meta, quantity))
+
+    def record_damage(
+        self,
+        caller: Caller,
+        stock_id: UUID,
+        quantity: int,
+        reason: str,
+        *,
+        from_quarantine: bool = False,
+    ) -> int:
+        meta = self.meta(caller, reason=reason)
+        return self._stock_command(
+            stock_id, lambda item: item.damage(meta, quantity, from_quarantine=from_quarantine)
+        )
+
+    # --- loads and stops -------------------------------------------------------------------
+
+    def plan_load(
+        self,
+        caller: Caller,
+        reference: str,
+        stops: Sequence[StopPlan],
+        *,
+        planned_km: float = 0.0,
+        plan_id: str | None = None,
+        occurred_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Plans a load with its stops; every location and order must exist."""
+        _required(reference, "reference")
+        if len(stops) < 2:
+            raise InvalidInput("a load needs at least two stops", field="stops", rule=">= 2")
+        if self._find(Load, Load.create_id(reference)) is not None:
+            raise InvalidInput(f"load {reference} already exists", field="reference", rule="unique")
+        order_ids: list[UUID] = []
+        tenants: set[str] = set()
+        for i, plan in enumerate(stops, start=1):
+            self._get(
+                Location, Location.create_id(plan.location_code), "location", plan.location_code
+            )
+            for order_id in plan.order_ids:
+                try:
+                    order = self.order(order_id)
+                except NotFound:
+                    raise NotFound("order", order_id, field=f"stops[{i}].order_ids") from None
+                tenants.add(order.tenant)
+                if order_id not in order_ids:
+                    order_ids.append(order_id)
+        meta = self.meta(caller, occurred_at=occurred_at, reason=reason)
+        load_id = Load.create_id(reference)
+        stop_aggregates = [
+            Stop.schedule(
+                meta,
+                load_id=load_id,
+                sequence=i,
+                kind=plan.kind,
+                location_id=Location.create_id(plan.location_code),
+                window=plan.window,
+                appointment=plan.appointment,
+                service_minutes=plan.service_minutes,
+                order_ids=plan.order_ids,
+            )
+            for i, plan in enumerate(stops, start=1)
+        ]
+        load = Load(
+            meta=meta,
+            reference=reference,
+            tenants=tuple(sorted(tenants)),
+            stop_ids=tuple(s.id for s in stop_aggregates),
+            order_ids=tuple(order_ids),
+            planned_km=planned_km,
+            plan_id=plan_id,
+        )
+        return self._commit(load, *stop_aggregates)
+
+    def load(self, load_id: UUID) -> Load:
+        return self._get(Load, load_id, "load", load_id)
+
+    def load_by_reference(self, reference: str) -> Load:
+        return self._get(Load, Load.create_id(reference), "load", reference)
+
+    def stop(self, stop_id: UUID) -> Stop:
+        return self._get(Stop, stop_id, "stop", stop_id)
+
+    def _load_command(
+        self,
+        caller: Caller,
+        load_id: UUID,
+        command: Callable[[Load, Meta], object],
+        *,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> int:
+        load = self.load(load_id)
+        tenant = load.tenants[0] if len(load.tenants) == 1 else None
+        command(load, self.meta(caller, reason=reason, occurred_at=occurred_at, tenant=tenant))
+        return self._commit(load)
+
+    def tender_load(
+        self, caller: Caller, load_id: UUID, carrier_code: str, rate_card: str | None = None
+    ) -> int:
+        self._get(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
+        if rate_card is not None:
+            self.rate_card(rate_card)
+        return self._load_command(
+            caller, load_id, lambda load, meta: load.tender(meta, carrier_code, rate_card)
+        )
+
+    def accept_tender(self, caller: Caller, load_id: UUID) -> int:
+        return self._load_command(caller, load_id, lambda load, meta: load.accept_tender(meta))
+
+    def reject_tender(self, caller: Caller, load_id: UUID, reason: str) -> int:
+        return self._load_command(
+            caller, load_id, lambda load, meta: load.reject_tender(meta), reason=reason
+        )
+
+    def expire_tender(self, caller: Caller, load_id: UUID) -> int:
+        return self._load_command(caller, load_id, lambda load, meta: load.expire_tender(meta))
+
+    def dispatch_load(
+        self, caller: Caller, load_id: UUID, driver_code: str, vehicle_code: str
+    ) -> int:
+        """Dispatches an accepted load with a known driver and vehicle."""
+        self.driver(driver_code)
+        self.vehicle(vehicle_code)
+        return self._load_command(
+            caller, load_id, lambda load, meta: load.dispatch(meta, driver_code, vehicle_code)
+        )
+
+    def start_transit(self, caller: Caller, load_id: UUID) -> int:
+        return self._load_command(caller, load_id, lambda load, meta: load.start_transit(meta))
+
+    def deliver_load(self, caller: Caller, load_id: UUID) -> int:
+        return self._load_command(caller, load_id, lambda load, meta: load.deliver(meta))
+
+    def mark_ready_to_invoice(self, caller: Caller, load_id: UUID) -> int:
+        return self._load_command(
+            caller, load_id, lambda load, meta: load.mark_ready_to_invoice(meta)
+        )
+
+    def mark_invoiced(self, caller: Caller, load_id: UUID, invoice_number: str) -> int:
+        return self._load_command(
+            caller, load_id, lambda load, meta: load.mark_invoiced(meta, invoice_number)
+        )
+
+    def cancel_load(self, caller: Caller, load_id: UUID, reason: str) -> int:
+        return self._load_command(
+            caller, load_id, lambda load, meta: load.cancel(meta), reason=reason
+        )
+
+    def raise_exception(
+        self,
+        caller: Caller,
+        load_id: UUID,
+        kind: ExceptionKind,
+        *,
+        owner: str,
+        note: str = "",
+        stop_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> int:
+        """Raises an exception overlay on a load (or one of its stops) with an owner."""
+        return self._load_command(
+            caller,
+            load_id,
+            lambda load, meta: load.raise_exception(meta, kind, stop_id, owner, note),
+            occurred_at=occurred_at,
+        )
+
+    def resolve_exception(
+        self, caller: Caller, load_id: UUID, exception_id: str, resolution: str
+    ) -> int:
+        return self._load_command(
+            caller,
+            load_id,
+            lambda load, meta: load.resolve_exception(meta, exception_id, resolution),
+        )
+
+    def set_appointment(self, caller: Caller, stop_id: UUID, appointment: TimeWindow) -> int:
+        stop = self.stop(stop_id)
+        stop.set_appointment(self.meta(caller), appointment)
+        return self._commit(stop)
+
+    def record_stop_fact(
+        self,
+        caller: Caller,
+        stop_id: UUID,
+        fact: StopFact,
+        *,
+        occurred_at: datetime,
+        detail: FactDetail | None = None,
+        reason: str | None = None,
+        source: Source | None = None,
+        causation_id: str | None = None,
+    ) -> int:
+        """Records a fact about a stop from the world; facts are recorded even when late."""
+        stop = self.stop(stop_id)
+        load = self.load(stop.load_id)
+        meta = Meta(
+            occurred_at=occurred_at,
+            actor=caller.actor,
+            source=source or caller.source,
+            reason=reason,
+            correlation_id=caller.correlation_id,
+            causation_id=causation_id,
+            tenant=load.tenants[0] if len(load.tenants) == 1 else None,
+        )
+        stop.record_fact(meta, fact, detail or FactDetail())
+        return self._commit(stop)
+
+    def override_stop_fact(
+        self,
+        caller: Caller,
+        stop_id: UUID,
+        fact: StopFact,
+        *,
+        occurred_at: datetime,
+        reason: str,
+        supersedes: str | None = None,
+    ) -> int:
+        """An operator's override: outranks every other source; the reason is required."""
+        return self.record_stop_fact(
+            caller,
+            stop_id,
+            fact,
+            occurred_at=occurred_at,
+            reason=reason,
+            source=Source.OPERATOR,
+            detail=FactDetail(supersedes=supersedes),
+        )
+
+    def receive_pod(
+        self,
+        caller: Caller,
+        stop_id: UUID,
+        *,
+        signer: str,
+        document_hash: str,
+        occurred_at: datetime,
+    ) -> int:
+        """Records a proof of delivery at a stop and, when the load is delivered, on the load."""
+        stop = self.stop(stop_id)
+        load = self.load(stop.load_id)
+        meta = Meta(
+            occurred_at=occurred_at,
+            actor=caller.actor,
+            source=caller.source,
+            correlation_id=caller.correlation_id,
+            tenant=load.tenants[0] if len(load.tenants) == 1 else None,
+        )
+        stop.record_fact(
+            meta, StopFact.POD_RECEIVED, FactDetail(signer=signer, document_hash=document_hash)
+        )
+        if load.status.value == "delivered":
+            load.receive_pod(meta)
+        return self._commit(stop, load)
+
+    # --- telematics -----------------------------------------------------------------------
+
+    def _device_known(self, device_id: str) -> bool:
+        known = self._devices.get(device_id)
+        if known is None:
+            known = self._find(Device, Device.create_id(device_id)) is not None
+            if known:  # an unknown device may be installed later: only cache the positive
+                self._devices[device_id] = True
+        return known
+
+    def _ping_log(self, device_id: str, day: date, meta: Meta) -> PingLog:
+        log_id = PingLog.create_id(device_id, day)
+        log = self._ping_logs.get(log_id)
+        if log is None:
+            log = self._find(PingLog, log_id) or PingLog(meta=meta, device_id=device_id, day=day)
+            if len(self._ping_logs) > 5000:
+                self._ping_logs.pop(next(iter(self._ping_logs)))
+            self._ping_logs[log_id] = log
+        return log
+
+    def ingest_pings(
+        self,
+        caller: Caller,
+        pings: Sequence[PingInput],
+        *,
+        received_at: datetime | None = None,
+    ) -> IngestReport:
+        """Appends a batch of pings from any devices in one transaction.
+
+        Duplicates are counted, not stored; pings dated beyond the allowed skew in the
+        future of their receipt are refused with a reason; pings older than the retention
+        window, or from devices not yet installed, are recorded and flagged.
+        """
+        received = received_at or self.clock()
+        for attempt in range(_RETRIES):
+            report = IngestReport()
+            logs: dict[UUID, PingLog] = {}
+            try:
+                for index, ping in enumerate(pings):
+                    if ping.occurred_at - received > self.future_skew:
+                        report.refused.append(
+                            (index, _future_reason(ping, received, self.future_skew))
+                        )
+                        continue
+                    flags: list[PingFlag] = []
+                    if received - ping.occurred_at > self.retention:
+                        flags.append(PingFlag.BEYOND_RETENTION)
+                    if not self._device_known(ping.device_id):
+                        flags.append(PingFlag.UNREGISTERED_DEVICE)
+                    meta = Meta(
+                        occurred_at=ping.occurred_at,
+                        actor=caller.actor,
+                        source=Source(ping.source.value),
+                        correlation_id=caller.correlation_id,
+                    )
+                    log = self._ping_log(ping.device_id, ping.service_day, meta)
+                    if log.record(meta, ping, tuple(flags)):
+                        logs[log.id] = log
+                        report.accepted += 1
+                        report.flagged += bool(flags)
+                    else:
+                        report.duplicates += 1
+                report.position = self._commit(*logs.values()) if logs else self.position
+                return report
+            except IntegrityError:
+                # Another writer appended to one of these device-days: forget what this
+                # process believed about them and decide again from the stored streams.
+                for log_id in logs:
+                    self._ping_logs.pop(log_id, None)
+                time.sleep(0.002 * (attempt + 1))
+            except BaseException:
+                for log_id in logs:
+                    self._ping_logs.pop(log_id, None)
+                raise
+        raise ConcurrencyConflict("ping streams kept changing; the batch was not recorded")
+
+    def ingest_duty(
+        self,
+        caller: Caller,
+        changes: Sequence[DutyInput],
+        *,
+        received_at: datetime | None = None,
+    ) -> IngestReport:
+        """Appends a batch of duty-status changes; duplicates counted, bad ones refused."""
+        received = received_at or self.clock()
+
+        def attempt() -> IngestReport:
+            report = IngestReport()
+            logs: dict[UUID, DutyLog] = {}
+            for index, change in enumerate(changes):
+                if change.occurred_at - received > self.future_skew:
+                    report.refused.append(
+                        (index, _future_reason(change, received, self.future_skew))
+                    )
+                    continue
+                if self._find(Driver, Driver.create_id(change.driver_code)) is None:
+                    report.refused.append((index, f"unknown driver {change.driver_code}"))
+                    continue
+                meta = Meta(
+                    occurred_at=change.occurred_at,
+                    actor=caller.actor,
+                    source=Source.ELD,
+                    reason=change.note or None,
+                    correlation_id=caller.correlation_id,
+                )
+                log_id = DutyLog.create_id(change.driver_code, change.service_day)
+                log = logs.get(log_id) or self._find(DutyLog, log_id)
+                if log is None:
+                    log = DutyLog(meta=meta, driver_code=change.driver_code, day=change.service_day)
+                try:
+                    recorded = log.record(meta, change)
+                except LedgerError as error:
+                    report.refused.append((index, error.message))
+                    continue
+                logs[log_id] = log
+                if recorded:
+                    report.accepted += 1
+                else:
+                    report.duplicates += 1
+            report.position = self._commit(*logs.values()) if logs else self.position
+            return report
+
+        return self._retrying(attempt)
+
+
+def _required(value: str, field: str) -> None:
+    if not value or not value.strip():
+        raise InvalidInput(f"{field} must not be empty", field=field, rule="required")
+
+
+def _future_reason(item: PingInput | DutyInput, received: datetime, skew: timedelta) -> str:
+    ahead = item.occurred_at - received
+    return (
+        f"occurred_at {item.occurred_at.isoformat()} is {int(ahead.total_seconds())} s in the "
+        f"future of its receipt (allowed skew {int(skew.total_seconds())} s)"
+    )
+
+
+def _same_order(order: Order, draft: OrderDraft, ship_to: UUID) -> bool:
+    return (
+        order.lines == draft.lines
+        and order.ship_to == ship_to
+        and order.window == draft.window
+        and order.service_level == draft.service_level
+    )

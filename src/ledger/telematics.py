@@ -1,0 +1,163 @@
+"""Vehicle telematics: devices and their pings, one stream per device per service day.
+
+A ping is a fact from the world: recorded even late; a duplicate (same device and sequence,
+or same device and fix time when there is no sequence) is counted, not stored twice.
+Streams are per device per UTC day so they stay bounded.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.errors import InvalidInput
+from ledger.events import LedgerEvent, Meta, aware, register_value_type
+from ledger.ids import natural_id
+
+__all__ = ["Device", "PingFlag", "PingInput", "PingLog", "PingSource", "ping_key"]
+
+
+@register_value_type
+class PingSource(enum.StrEnum):
+    GPS = "gps"
+    ELD = "eld"
+
+
+@register_value_type
+class PingFlag(enum.StrEnum):
+    UNREGISTERED_DEVICE = "unregistered_device"
+    BEYOND_RETENTION = "beyond_retention"
+
+
+@dataclass(frozen=True)
+class PingInput:
+    """One position fix as a device reported it (validated on construction)."""
+
+    device_id: str
+    seq: int | None
+    occurred_at: datetime
+    lat: float
+    lon: float
+    speed_kph: float | None = None
+    heading: float | None = None
+    odometer_km: float | None = None
+    source: PingSource = PingSource.GPS
+
+    def __post_init__(self) -> None:
+        if not self.device_id:
+            raise InvalidInput("device_id must not be empty", field="device_id", rule="required")
+        aware(self.occurred_at)
+        if not -90.0 <= self.lat <= 90.0:
+            raise InvalidInput(f"lat {self.lat} out of range", field="lat", rule="-90..90")
+        if not -180.0 <= self.lon <= 180.0:
+            raise InvalidInput(f"lon {self.lon} out of range", field="lon", rule="-180..180")
+        if self.speed_kph is not None and self.speed_kph < 0:
+            raise InvalidInput("speed_kph must not be negative", field="speed_kph", rule=">= 0")
+        if self.heading is not None and not 0.0 <= self.heading <= 360.0:
+            raise InvalidInput("heading must be within 0..360", field="heading", rule="0..360")
+        if self.seq is not None and self.seq < 0:
+            raise InvalidInput("seq must not be negative", field="seq", rule=">= 0")
+
+    @property
+    def service_day(self) -> date:
+        return self.occurred_at.astimezone(UTC).date()
+
+
+def ping_key(seq: int | None, occurred_at: datetime) -> str:
+    """The duplicate key within a device: its sequence number, else its fix time."""
+    return f"s{seq}" if seq is not None else f"t{occurred_at.astimezone(UTC).isoformat()}"
+
+
+class Device(Aggregate):
+    """A telematics device and the vehicle it is installed in."""
+
+    class Event(LedgerEvent):
+        pass
+
+    class Installed(Event, Aggregate.Created):  # type: ignore[misc]  # see LedgerEvent
+        device_id: str
+        vehicle_code: str
+
+    @staticmethod
+    def create_id(device_id: str) -> UUID:
+        return natural_id("device", device_id)
+
+    @event(Installed)
+    def __init__(self, meta: Meta, device_id: str, vehicle_code: str) -> None:
+        self.device_id = device_id
+        self.vehicle_code = vehicle_code
+
+
+class PingLog(Aggregate):
+    """The pings of one device on one UTC service day."""
+
+    class Event(LedgerEvent):
+        pass
+
+    class Opened(Event, Aggregate.Created):  # type: ignore[misc]  # see LedgerEvent
+        device_id: str
+        day: date
+
+    class PingRecorded(Event):
+        device_id: str
+        seq: int | None
+        lat: float
+        lon: float
+        speed_kph: float | None
+        heading: float | None
+        odometer_km: float | None
+        ping_source: PingSource
+        flags: tuple[PingFlag, ...]
+
+    @staticmethod
+    def create_id(device_id: str, day: date) -> UUID:
+        return natural_id("pings", device_id, day.isoformat())
+
+    @event(Opened)
+    def __init__(self, meta: Meta, device_id: str, day: date) -> None:
+        self.device_id = device_id
+        self.day = day
+        self.keys: set[str] = set()
+
+    def has(self, ping: PingInput) -> bool:
+        return ping_key(ping.seq, ping.occurred_at) in self.keys
+
+    def record(self, meta: Meta, ping: PingInput, flags: tuple[PingFlag, ...]) -> bool:
+        """Records the ping unless it is a duplicate; says whether it was recorded."""
+        if ping.device_id != self.device_id or ping.service_day != self.day:
+            raise InvalidInput("ping does not belong to this device-day", field="device_id")
+        if self.has(ping):
+            return False
+        self._recorded(
+            meta,
+            ping.device_id,
+            ping.seq,
+            ping.lat,
+            ping.lon,
+            ping.speed_kph,
+            ping.heading,
+            ping.odometer_km,
+            ping.source,
+            flags,
+        )
+        return True
+
+    @event(PingRecorded)
+    def _recorded(
+        self,
+        meta: Meta,
+        device_id: str,
+        seq: int | None,
+        lat: float,
+        lon: float,
+        speed_kph: float | None,
+        heading: float | None,
+        odometer_km: float | None,
+        ping_source: PingSource,
+        flags: tuple[PingFlag, ...],
+    ) -> None:
+        self.keys.add(ping_key(seq, meta.occurred_at))
