@@ -138,7 +138,8 @@ class Ledger(Application[UUID]):
         library_env.update(env or {})
         super().__init__(env=library_env)
         self._ping_logs: dict[UUID, PingLog] = {}
-        self._devices: dict[str, bool] = {}
+        self._known: set[UUID] = set()
+        self._devices: dict[str, bool | float] = {}  # True, or negative until (monotonic)
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Configuration comes only from the URL: ignore the library's own variables in
@@ -209,6 +210,22 @@ class Ledger(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None
+
+    def _exists(self, cls: type[Aggregate], aggregate_id: UUID) -> bool:
+        """Whether a reference object exists; reference data is never deleted, so a yes is
+        remembered (a no is asked again next time)."""
+        if aggregate_id in self._known:
+            return True
+        if self._find(cls, aggregate_id) is None:
+            return False
+        self._known.add(aggregate_id)
+        return True
+
+    def _require_exists(
+        self, cls: type[Aggregate], aggregate_id: UUID, kind: str, key: object
+    ) -> None:
+        if not self._exists(cls, aggregate_id):
+            raise NotFound(kind, key)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Runs a load, decide, save attempt again when another writer got there first."""
@@ -301,7 +318,7 @@ class Ledger(Application[UUID]):
         """Registers a vehicle and installs its telematics device."""
         _required(code, "code")
         _required(device_id, "device_id")
-        self._get(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
+        self._require_exists(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
         if capacity_kg <= 0 or capacity_m3 <= 0 or pallets < 0:
             raise InvalidInput("vehicle capacities must be positive", field="capacity_kg")
         if self._find(Vehicle, Vehicle.create_id(code)):
@@ -319,7 +336,7 @@ class Ledger(Application[UUID]):
         device = None
         if self._find(Device, Device.create_id(device_id)) is None:
             device = Device(meta=meta, device_id=device_id, vehicle_code=code)
-        self._devices.pop(device_id, None)
+        self._devices[device_id] = True
         return self._commit(vehicle, device)
 
     def vehicle(self, code: str) -> Vehicle:
@@ -338,7 +355,7 @@ class Ledger(Application[UUID]):
         _required(code, "code")
         if cycle_hours not in (60, 70):
             raise InvalidInput("cycle_hours must be 60 or 70", field="cycle_hours", rule="60|70")
-        self._get(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
+        self._require_exists(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
         if self._find(Driver, Driver.create_id(code)):
             return self.position
         driver = Driver(
@@ -386,16 +403,16 @@ class Ledger(Application[UUID]):
         A reference already used by this tenant for different content is refused: an
         import never changes an order that exists.
         """
-        self.account(tenant)
+        self._require_exists(Account, Account.create_id(tenant), "account", tenant)
         meta = self.meta(caller, tenant=tenant)
         to_save: list[Aggregate] = []
-        locations: dict[str, Location] = {}
+        new_locations: set[UUID] = set()
         unchanged = 0
         for draft in drafts:
+            location_id = Location.create_id(draft.ship_to_code)
             existing = self._find(Order, Order.create_id(tenant, draft.reference))
-            location = locations.get(draft.ship_to_code) or self._ship_to(meta, draft, tenant)
             if existing is not None:
-                if _same_order(existing, draft, location.id):
+                if _same_order(existing, draft, location_id):
                     unchanged += 1
                     continue
                 raise InvalidInput(
@@ -403,16 +420,16 @@ class Ledger(Application[UUID]):
                     field="reference",
                     rule="unique per tenant",
                 )
-            if location.code not in locations:
-                locations[location.code] = location
-                to_save.append(location)
+            if location_id not in new_locations and not self._exists(Location, location_id):
+                new_locations.add(location_id)
+                to_save.append(self._new_ship_to(meta, draft, tenant))
             to_save.append(
                 Order.place(
                     meta,
                     tenant=tenant,
                     reference=draft.reference,
                     lines=draft.lines,
-                    ship_to=location.id,
+                    ship_to=location_id,
                     window=draft.window,
                     service_level=draft.service_level,
                     service_minutes=draft.service_minutes,
@@ -423,11 +440,7 @@ class Ledger(Application[UUID]):
         position = self._commit(*to_save) if to_save else self.position
         return ImportReport(recorded=recorded, unchanged=unchanged, position=position)
 
-    def _ship_to(self, meta: Meta, draft: OrderDraft, tenant: str) -> Location:
-        """The ship-to location by its natural key; created when new."""
-        existing = self._find(Location, Location.create_id(draft.ship_to_code))
-        if existing is not None:
-            return existing
+    def _new_ship_to(self, meta: Meta, draft: OrderDraft, tenant: str) -> Location:
         return Location(
             meta=meta,
             code=draft.ship_to_code,
@@ -693,7 +706,7 @@ class Ledger(Application[UUID]):
         order_ids: list[UUID] = []
         tenants: set[str] = set()
         for i, plan in enumerate(stops, start=1):
-            self._get(
+            self._require_exists(
                 Location, Location.create_id(plan.location_code), "location", plan.location_code
             )
             for order_id in plan.order_ids:
@@ -757,7 +770,7 @@ class Ledger(Application[UUID]):
     def tender_load(
         self, caller: Caller, load_id: UUID, carrier_code: str, rate_card: str | None = None
     ) -> int:
-        self._get(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
+        self._require_exists(Carrier, Carrier.create_id(carrier_code), "carrier", carrier_code)
         if rate_card is not None:
             self.rate_card(rate_card)
         return self._load_command(
@@ -779,8 +792,8 @@ class Ledger(Application[UUID]):
         self, caller: Caller, load_id: UUID, driver_code: str, vehicle_code: str
     ) -> int:
         """Dispatches an accepted load with a known driver and vehicle."""
-        self.driver(driver_code)
-        self.vehicle(vehicle_code)
+        self._require_exists(Driver, Driver.create_id(driver_code), "driver", driver_code)
+        self._require_exists(Vehicle, Vehicle.create_id(vehicle_code), "vehicle", vehicle_code)
         return self._load_command(
             caller, load_id, lambda load, meta: load.dispatch(meta, driver_code, vehicle_code)
         )
@@ -915,13 +928,22 @@ class Ledger(Application[UUID]):
 
     # --- telematics -----------------------------------------------------------------------
 
-    def _device_known(self, device_id: str) -> bool:
-        known = self._devices.get(device_id)
-        if known is None:
-            known = self._find(Device, Device.create_id(device_id)) is not None
-            if known:  # an unknown device may be installed later: only cache the positive
+    def _unknown_devices(self, device_ids: set[str]) -> set[str]:
+        """Devices not installed on any vehicle; a negative answer is trusted for a minute."""
+        now = time.monotonic()
+        unknown = set()
+        for device_id in device_ids:
+            known = self._devices.get(device_id)
+            if known is True or (known is not None and known > now):
+                if known is not True:
+                    unknown.add(device_id)
+                continue
+            if self._find(Device, Device.create_id(device_id)) is not None:
                 self._devices[device_id] = True
-        return known
+            else:
+                self._devices[device_id] = now + 60.0
+                unknown.add(device_id)
+        return unknown
 
     def _ping_log(self, device_id: str, day: date, meta: Meta) -> PingLog:
         log_id = PingLog.create_id(device_id, day)
@@ -942,50 +964,61 @@ class Ledger(Application[UUID]):
     ) -> IngestReport:
         """Appends a batch of pings from any devices in one transaction.
 
-        Duplicates are counted, not stored; pings dated beyond the allowed skew in the
-        future of their receipt are refused with a reason; pings older than the retention
-        window, or from devices not yet installed, are recorded and flagged.
+        Pings are grouped by device and UTC day; each group becomes one event. Duplicates
+        are counted, not stored; pings dated beyond the allowed skew in the future of their
+        receipt are refused with a reason; pings older than the retention window, or from
+        devices not yet installed, are recorded and flagged.
         """
         received = received_at or self.clock()
+        groups: dict[tuple[str, date], list[tuple[PingInput, tuple[PingFlag, ...]]]] = {}
+        refused: list[tuple[int, str]] = []
+        unknown = self._unknown_devices({p.device_id for p in pings})
+        flagged = 0
+        for index, ping in enumerate(pings):
+            if ping.occurred_at - received > self.future_skew:
+                refused.append((index, _future_reason(ping, received, self.future_skew)))
+                continue
+            flags: tuple[PingFlag, ...] = ()
+            if received - ping.occurred_at > self.retention:
+                flags += (PingFlag.BEYOND_RETENTION,)
+            if ping.device_id in unknown:
+                flags += (PingFlag.UNREGISTERED_DEVICE,)
+            groups.setdefault((ping.device_id, ping.service_day), []).append((ping, flags))
+        offered = len(pings) - len(refused)
         for attempt in range(_RETRIES):
-            report = IngestReport()
-            logs: dict[UUID, PingLog] = {}
+            logs: list[PingLog] = []
             try:
-                for index, ping in enumerate(pings):
-                    if ping.occurred_at - received > self.future_skew:
-                        report.refused.append(
-                            (index, _future_reason(ping, received, self.future_skew))
-                        )
-                        continue
-                    flags: list[PingFlag] = []
-                    if received - ping.occurred_at > self.retention:
-                        flags.append(PingFlag.BEYOND_RETENTION)
-                    if not self._device_known(ping.device_id):
-                        flags.append(PingFlag.UNREGISTERED_DEVICE)
+                accepted = flagged = 0
+                for (device_id, day), group in groups.items():
                     meta = Meta(
-                        occurred_at=ping.occurred_at,
+                        occurred_at=group[0][0].occurred_at,
                         actor=caller.actor,
-                        source=Source(ping.source.value),
+                        source=Source(group[0][0].source.value),
                         correlation_id=caller.correlation_id,
                     )
-                    log = self._ping_log(ping.device_id, ping.service_day, meta)
-                    if log.record(meta, ping, tuple(flags)):
-                        logs[log.id] = log
-                        report.accepted += 1
-                        report.flagged += bool(flags)
-                    else:
-                        report.duplicates += 1
-                report.position = self._commit(*logs.values()) if logs else self.position
-                return report
+                    log = self._ping_log(device_id, day, meta)
+                    recorded = log.record(meta, group)
+                    if recorded:
+                        logs.append(log)
+                    accepted += len(recorded)
+                    flagged += sum(1 for p in recorded if p.flags)
+                position = self._commit(*logs) if logs else self.position
+                return IngestReport(
+                    accepted=accepted,
+                    duplicates=offered - accepted,
+                    refused=refused,
+                    flagged=flagged,
+                    position=position,
+                )
             except IntegrityError:
                 # Another writer appended to one of these device-days: forget what this
                 # process believed about them and decide again from the stored streams.
-                for log_id in logs:
-                    self._ping_logs.pop(log_id, None)
+                for log in logs:
+                    self._ping_logs.pop(log.id, None)
                 time.sleep(0.002 * (attempt + 1))
             except BaseException:
-                for log_id in logs:
-                    self._ping_logs.pop(log_id, None)
+                for log in logs:
+                    self._ping_logs.pop(log.id, None)
                 raise
         raise ConcurrencyConflict("ping streams kept changing; the batch was not recorded")
 

@@ -30,6 +30,7 @@ __all__ = [
     "Meta",
     "Source",
     "aware",
+    "register_transcoding",
     "register_value_type",
 ]
 
@@ -113,10 +114,20 @@ _V = TypeVar("_V")
 _value_types: dict[str, type[Any]] = {}
 
 
+_custom_transcodings: list[Transcoding] = []
+
+
 def register_value_type(cls: type[_V]) -> type[_V]:
     """Class decorator: a frozen dataclass or enum that events may carry as a value."""
     _value_types[cls.__qualname__] = cls
     return cls
+
+
+def register_transcoding(transcoding: Transcoding) -> Transcoding:
+    """A value type with its own compact encoding (for values stored in great numbers)."""
+    _value_types.pop(transcoding.type.__qualname__, None)
+    _custom_transcodings.append(transcoding)
+    return transcoding
 
 
 class _EnumTranscoding(Transcoding):
@@ -142,6 +153,36 @@ class _DataclassTranscoding(Transcoding):
 
     def decode(self, data: Any) -> Any:
         return self.type(**data)
+
+
+class _MetaAsList(Transcoding):
+    """Every event carries one: a positional list keeps the stored bytes small and fast."""
+
+    type = Meta
+    name = "meta"
+
+    def encode(self, obj: Meta) -> list[Any]:
+        return [
+            obj.occurred_at.isoformat(),
+            obj.actor,
+            obj.source.value,
+            obj.reason,
+            obj.correlation_id,
+            obj.causation_id,
+            obj.tenant,
+        ]
+
+    def decode(self, data: list[Any]) -> Meta:
+        occurred_at, actor, source, reason, correlation_id, causation_id, tenant = data
+        return Meta(
+            datetime.fromisoformat(occurred_at),
+            actor,
+            Source(source),
+            reason,
+            correlation_id,
+            causation_id,
+            tenant,
+        )
 
 
 class _DateAsISO(Transcoding):
@@ -177,8 +218,13 @@ class _TupleAsList(Transcoding):
         return tuple(data)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _tag_tuples(value: Any) -> Any:
     """Boxes tuples and enums, which `json` would otherwise write as plain arrays and strings."""
+    if type(value) in _PLAIN:
+        return value
     if type(value) is tuple:
         return _TupleBox(tuple(_tag_tuples(v) for v in value))
     if isinstance(value, enum.Enum):
@@ -236,13 +282,15 @@ class LedgerTranscoder(JSONTranscoder):
     def register_ledger_types(self) -> None:
         self.register(_DateAsISO())
         self.register(_TimedeltaAsSeconds())
-        self.register(_DataclassTranscoding(Meta))
+        self.register(_MetaAsList())
         self.register(_EnumTranscoding(Source))
         for cls in _value_types.values():
             if isinstance(cls, type) and issubclass(cls, enum.Enum):
                 self.register(_EnumTranscoding(cls))
             else:
                 self.register(_DataclassTranscoding(cls))
+        for transcoding in _custom_transcodings:
+            self.register(transcoding)
 
 
 #: Time is injected: aggregates never read the clock.

@@ -7,18 +7,21 @@ Streams are per device per UTC day so they stay bounded.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import Transcoding
 
 from ledger.errors import InvalidInput
-from ledger.events import LedgerEvent, Meta, aware, register_value_type
+from ledger.events import LedgerEvent, Meta, aware, register_transcoding, register_value_type
 from ledger.ids import natural_id
 
-__all__ = ["Device", "PingFlag", "PingInput", "PingLog", "PingSource", "ping_key"]
+__all__ = ["Device", "Ping", "PingFlag", "PingInput", "PingLog", "PingSource", "ping_key"]
 
 
 @register_value_type
@@ -92,8 +95,64 @@ class Device(Aggregate):
         self.vehicle_code = vehicle_code
 
 
+@dataclass(frozen=True)
+class Ping:
+    """One recorded fix: its own world time, position, motion and the flags it was given."""
+
+    seq: int | None
+    occurred_at: datetime
+    lat: float
+    lon: float
+    speed_kph: float | None
+    heading: float | None
+    odometer_km: float | None
+    source: PingSource
+    flags: tuple[PingFlag, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return ping_key(self.seq, self.occurred_at)
+
+
+class _PingAsList(Transcoding):
+    """Pings are stored by the hundred thousand: a positional list, not a keyed object."""
+
+    type = Ping
+    name = "ping"
+
+    def encode(self, obj: Ping) -> list[Any]:
+        return [
+            obj.seq,
+            obj.occurred_at.isoformat(),
+            obj.lat,
+            obj.lon,
+            obj.speed_kph,
+            obj.heading,
+            obj.odometer_km,
+            obj.source.value,
+            [f.value for f in obj.flags],
+        ]
+
+    def decode(self, data: list[Any]) -> Ping:
+        seq, at, lat, lon, speed, heading, odometer, source, flags = data
+        return Ping(
+            seq,
+            datetime.fromisoformat(at),
+            lat,
+            lon,
+            speed,
+            heading,
+            odometer,
+            PingSource(source),
+            tuple(PingFlag(f) for f in flags),
+        )
+
+
+register_transcoding(_PingAsList())
+
+
 class PingLog(Aggregate):
-    """The pings of one device on one UTC service day."""
+    """The pings of one device on one UTC service day, recorded in batches."""
 
     class Event(LedgerEvent):
         pass
@@ -102,16 +161,11 @@ class PingLog(Aggregate):
         device_id: str
         day: date
 
-    class PingRecorded(Event):
+    class PingsRecorded(Event):
+        """Pings of one device received together; `meta.occurred_at` is the earliest fix."""
+
         device_id: str
-        seq: int | None
-        lat: float
-        lon: float
-        speed_kph: float | None
-        heading: float | None
-        odometer_km: float | None
-        ping_source: PingSource
-        flags: tuple[PingFlag, ...]
+        pings: tuple[Ping, ...]
 
     @staticmethod
     def create_id(device_id: str, day: date) -> UUID:
@@ -126,38 +180,36 @@ class PingLog(Aggregate):
     def has(self, ping: PingInput) -> bool:
         return ping_key(ping.seq, ping.occurred_at) in self.keys
 
-    def record(self, meta: Meta, ping: PingInput, flags: tuple[PingFlag, ...]) -> bool:
-        """Records the ping unless it is a duplicate; says whether it was recorded."""
-        if ping.device_id != self.device_id or ping.service_day != self.day:
-            raise InvalidInput("ping does not belong to this device-day", field="device_id")
-        if self.has(ping):
-            return False
-        self._recorded(
-            meta,
-            ping.device_id,
-            ping.seq,
-            ping.lat,
-            ping.lon,
-            ping.speed_kph,
-            ping.heading,
-            ping.odometer_km,
-            ping.source,
-            flags,
-        )
-        return True
+    def record(
+        self, meta: Meta, pings: list[tuple[PingInput, tuple[PingFlag, ...]]]
+    ) -> tuple[Ping, ...]:
+        """Records the pings that are not duplicates; returns those it recorded."""
+        fresh: dict[str, Ping] = {}
+        for ping, flags in pings:
+            if ping.device_id != self.device_id or ping.service_day != self.day:
+                raise InvalidInput("ping does not belong to this device-day", field="device_id")
+            key = ping_key(ping.seq, ping.occurred_at)
+            if key in self.keys or key in fresh:
+                continue
+            fresh[key] = Ping(
+                ping.seq,
+                ping.occurred_at,
+                ping.lat,
+                ping.lon,
+                ping.speed_kph,
+                ping.heading,
+                ping.odometer_km,
+                ping.source,
+                flags,
+            )
+        recorded = tuple(fresh.values())
+        if recorded:
+            earliest = min(p.occurred_at for p in recorded)
+            self._recorded(
+                dataclasses.replace(meta, occurred_at=earliest), self.device_id, recorded
+            )
+        return recorded
 
-    @event(PingRecorded)
-    def _recorded(
-        self,
-        meta: Meta,
-        device_id: str,
-        seq: int | None,
-        lat: float,
-        lon: float,
-        speed_kph: float | None,
-        heading: float | None,
-        odometer_km: float | None,
-        ping_source: PingSource,
-        flags: tuple[PingFlag, ...],
-    ) -> None:
-        self.keys.add(ping_key(seq, meta.occurred_at))
+    @event(PingsRecorded)
+    def _recorded(self, meta: Meta, device_id: str, pings: tuple[Ping, ...]) -> None:
+        self.keys.update(p.key for p in pings)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from ledger.application import Ledger
 from ledger.drivers import DutyInput, DutyOrigin, DutyStatus
 from ledger.log import iter_log
-from ledger.telematics import PingFlag, PingInput, PingLog
+from ledger.telematics import Ping, PingFlag, PingInput, PingLog
 from support.clock import Clock
 from support.factories import ADMIN, reference_data
 
@@ -16,8 +16,17 @@ def ping(device: str, seq: int | None, at: datetime, lat: float = 41.9) -> PingI
     return PingInput(device_id=device, seq=seq, occurred_at=at, lat=lat, lon=-87.6)
 
 
-def recorded_pings(ledger: Ledger) -> list[PingLog.PingRecorded]:
-    return [r.event for r in iter_log(ledger) if isinstance(r.event, PingLog.PingRecorded)]
+def events(ledger: Ledger) -> list[PingLog.PingsRecorded]:
+    return [r.event for r in iter_log(ledger) if isinstance(r.event, PingLog.PingsRecorded)]
+
+
+def recorded_pings(ledger: Ledger) -> list[Ping]:
+    return [
+        ping
+        for record in iter_log(ledger)
+        if isinstance(record.event, PingLog.PingsRecorded)
+        for ping in record.event.pings
+    ]
 
 
 def test_duplicates_are_counted_not_stored_when_a_batch_repeats_pings(
@@ -72,7 +81,7 @@ def test_old_and_unregistered_pings_are_recorded_and_flagged(ledger: Ledger, clo
     )
 
     assert (report.accepted, report.flagged) == (3, 2)
-    flags = {(e.device_id, e.seq): e.flags for e in recorded_pings(ledger)}
+    flags = {(e.device_id, p.seq): p.flags for e in events(ledger) for p in e.pings}
     assert flags[("DEV-1", 1)] == ()
     assert flags[("DEV-1", 2)] == (PingFlag.BEYOND_RETENTION,)
     assert flags[("GHOST", 1)] == (PingFlag.UNREGISTERED_DEVICE,)
@@ -95,6 +104,7 @@ def test_batch_lands_in_one_device_day_stream_each_when_pings_span_devices_and_d
     streams = {r.stream for r in iter_log(ledger, after=before)}
     assert report.accepted == 3
     assert len(streams) == 3  # A yesterday, A today, B today
+    assert len(events(ledger)) == 3  # one transaction, one event per device-day
 
 
 def test_out_of_order_pings_are_all_kept_with_their_event_times(
@@ -105,9 +115,10 @@ def test_out_of_order_pings_are_all_kept_with_their_event_times(
 
     ledger.ingest_pings(ADMIN, batch)
 
-    records = [r for r in iter_log(ledger) if isinstance(r.event, PingLog.PingRecorded)]
-    assert [r.event.seq for r in records] == [5, 1, 4, 2, 3]  # arrival order is the log order
-    assert [r.meta.occurred_at for r in records] == [p.occurred_at for p in batch]
+    (recorded,) = events(ledger)
+    assert [p.seq for p in recorded.pings] == [5, 1, 4, 2, 3]  # kept as they arrived
+    assert [p.occurred_at for p in recorded.pings] == [p.occurred_at for p in batch]
+    assert recorded.meta.occurred_at == min(p.occurred_at for p in batch)
 
 
 def test_duty_changes_are_deduplicated_and_unknown_drivers_refused(

@@ -1,0 +1,57 @@
+"""The PostgreSQL application recorder, with a row-wise insert instead of a composite array.
+
+The library inserts a transaction's events by `unnest` of an array of a composite type,
+which psycopg builds in Python at ~120 µs an event. This subclass keeps everything else of
+the library's insert path — the EXCLUSIVE table lock (so readers never skip an event), the
+NOTIFY, one transaction, the returned positions — and sends the rows with `executemany`
+in the library's pipeline instead (several times cheaper per event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+__all__ = ["TOPIC", "LedgerPostgresRecorder"]
+
+TOPIC = "ledger.pgrecorder:LedgerPostgresRecorder"
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = self.datastore.schema.replace('"', "")
+        table = self.events_table_name.replace('"', "")
+        self._insert_rows = (
+            f'INSERT INTO "{schema}"."{table}" '
+            "(originator_id, originator_version, topic, state) "
+            "VALUES (%s, %s, %s, %s) RETURNING notification_id"
+        )
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        with curs.connection.cursor() as locking:  # keep `curs` for the returned positions
+            self._lock_table(locking)
+            self._notify_channel(locking)
+        curs.executemany(
+            self._insert_rows,
+            [(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events],
+            returning=True,
+        )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids: list[int] = []
+        while True:
+            ids.extend(row["notification_id"] for row in curs.fetchall())
+            if not curs.nextset():
+                break
+        if len(ids) != len(stored_events):
+            msg = f"expected {len(stored_events)} positions, got {len(ids)}"
+            raise RuntimeError(msg)
+        return ids
