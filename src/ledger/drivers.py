@@ -11,17 +11,13 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.errors import InvalidInput
 from ledger.events import LedgerEvent, Meta, aware, register_value_type
+from ledger.hos import DutyStatus
 from ledger.ids import natural_id
 
 __all__ = ["DutyInput", "DutyLog", "DutyOrigin", "DutyStatus"]
 
 
-@register_value_type
-class DutyStatus(enum.StrEnum):
-    OFF_DUTY = "off_duty"
-    SLEEPER_BERTH = "sleeper_berth"
-    DRIVING = "driving"
-    ON_DUTY = "on_duty"
+register_value_type(DutyStatus)
 
 
 @register_value_type

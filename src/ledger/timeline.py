@@ -535,14 +535,6 @@ def fold_vehicle(
     return best[1] if best else None
 
 
-_DUTY = {
-    "off_duty": hos.DutyStatus.OFF_DUTY,
-    "sleeper_berth": hos.DutyStatus.SLEEPER_BERTH,
-    "driving": hos.DutyStatus.DRIVING,
-    "on_duty": hos.DutyStatus.ON_DUTY,
-}
-
-
 def duty_changes(records: Iterable[LogRecord]) -> list[hos.DutyChange]:
     changes = []
     for record in records:
@@ -552,7 +544,7 @@ def duty_changes(records: Iterable[LogRecord]) -> list[hos.DutyChange]:
                 hos.DutyChange(
                     occurred_at=_meta(record).occurred_at,
                     position=record.position,
-                    status=_DUTY[event.status.value],
+                    status=event.status,
                     origin=event.origin.value,
                 )
             )
