@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +20,9 @@ from ledger.events import Source
 from ledger.imports import parse_duty_jsonl, parse_orders_csv, parse_pings_jsonl
 from ledger.log import iter_log
 from ledger.store import parse_url
+from projections.db import Database
+from projections.migrations import migrate
+from projections.runner import Runner
 
 __all__ = ["build_parser", "main"]
 
@@ -114,6 +120,59 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _views(args: argparse.Namespace) -> tuple[Ledger, Database, Runner]:
+    ledger = _open(args)
+    db = Database(args.db)
+    migrate(db)
+    return ledger, db, Runner(ledger, db)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    db = Database(args.db)
+    applied = migrate(db)
+    for migration in applied:
+        print(f"applied {migration.version}_{migration.name}")
+    print("up to date" if not applied else f"{len(applied)} migration(s) applied")
+    return 0
+
+
+def cmd_projections_status(args: argparse.Namespace) -> int:
+    ledger, _, runner = _views(args)
+    rows = runner.status()
+    if args.json:
+        print(json.dumps([vars(r) for r in rows]))
+        return 0
+    print(f"log head: {ledger.position}")
+    print(f"{'view':<22}{'position':>10}{'lag (events)':>14}{'lag (s)':>10}")
+    for r in rows:
+        seconds = "-" if r.lag_seconds is None else f"{r.lag_seconds:.1f}"
+        print(f"{r.name:<22}{r.position:>10}{r.lag_events:>14}{seconds:>10}")
+    return 0
+
+
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    _, _, runner = _views(args)
+    names = args.names or None
+    try:
+        covered = runner.rebuild(names)
+    except KeyError as error:
+        raise LedgerError(str(error.args[0]), field="NAME") from None
+    print(f"rebuilt {', '.join(names or [v.name for v in runner.views])} from {covered} event(s)")
+    return 0
+
+
+def cmd_projections_run(args: argparse.Namespace) -> int:
+    _, _, runner = _views(args)
+    if args.once:
+        print(f"applied {runner.catch_up()} event(s); views at {runner.position()}")
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        runner.follow(stop)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     ledger = _open(args)
     print(f"store: {parse_url(args.db).redacted()}")
@@ -157,6 +216,21 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--stream", default=None, metavar="ID")
     events.add_argument("--limit", type=int, default=None, metavar="N")
     events.set_defaults(func=cmd_events)
+
+    migrate_cmd = commands.add_parser("migrate", help="create or update the read-model tables")
+    migrate_cmd.set_defaults(func=cmd_migrate)
+
+    projections = commands.add_parser("projections", help="the read models")
+    projection_cmds = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p_status = projection_cmds.add_parser("status", help="each view: position and lag")
+    p_status.add_argument("--json", action="store_true")
+    p_status.set_defaults(func=cmd_projections_status)
+    p_rebuild = projection_cmds.add_parser("rebuild", help="drop views and replay the log")
+    p_rebuild.add_argument("names", nargs="*", metavar="NAME")
+    p_rebuild.set_defaults(func=cmd_projections_rebuild)
+    p_run = projection_cmds.add_parser("run", help="keep the views up to date (until SIGTERM)")
+    p_run.add_argument("--once", action="store_true", help="catch up once and exit")
+    p_run.set_defaults(func=cmd_projections_run)
 
     _add_planner(commands)
     return parser
