@@ -16,11 +16,18 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    IntegrityError,
+    JSONTranscoder,
+    ProcessRecorder,
+    Tracking,
+    Transcoder,
+)
 
-from ledger.catalog import SkuLots
+from ledger.catalog import SkuLots, VehicleLoads
 from ledger.drivers import DutyInput, DutyLog
 from ledger.errors import (
     ConcurrencyConflict,
@@ -147,6 +154,25 @@ class Ledger(Application[UUID]):
         from eventsourcing.utils import Environment
 
         return Environment(name, dict(env or {}))
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        # The process recorder is the application recorder plus a tracking table: policies
+        # that emit events record their position in the same transaction (exactly once).
+        return self.factory.process_recorder()
+
+    def save_tracked(self, tracking: Tracking, *aggregates: Aggregate) -> int:
+        """Saves what a policy emitted and the log position it has processed, atomically."""
+        processing = ProcessingEvent[UUID](tracking=tracking)
+        processing.collect_events(*aggregates)
+        recordings = self._record(processing)
+        self._notify(recordings)
+        return max((r.notification.id for r in recordings), default=self.position)
+
+    def tracked_position(self, policy: str) -> int:
+        """The last log position a policy has processed (0 when it has not started)."""
+        recorder = self.recorder
+        assert isinstance(recorder, ProcessRecorder)
+        return recorder.max_tracking_id(policy) or 0
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()
@@ -298,6 +324,9 @@ class Ledger(Application[UUID]):
     def location(self, code: str) -> Location:
         return self._get(Location, Location.create_id(code), "location", code)
 
+    def location_by_id(self, location_id: UUID) -> Location:
+        return self._get(Location, location_id, "location", location_id)
+
     def register_carrier(self, caller: Caller, code: str, name: str, scac: str = "") -> int:
         _required(code, "code")
         if self._find(Carrier, Carrier.create_id(code)):
@@ -341,6 +370,14 @@ class Ledger(Application[UUID]):
 
     def vehicle(self, code: str) -> Vehicle:
         return self._get(Vehicle, Vehicle.create_id(code), "vehicle", code)
+
+    def device(self, device_id: str) -> Device:
+        return self._get(Device, Device.create_id(device_id), "device", device_id)
+
+    def vehicle_loads(self, vehicle_code: str) -> list[tuple[UUID, datetime]]:
+        """The loads a vehicle was dispatched on, with when (empty when none)."""
+        index = self._find(VehicleLoads, VehicleLoads.create_id(vehicle_code))
+        return list(index.loads) if index else []
 
     def register_driver(
         self,
@@ -794,9 +831,18 @@ class Ledger(Application[UUID]):
         """Dispatches an accepted load with a known driver and vehicle."""
         self._require_exists(Driver, Driver.create_id(driver_code), "driver", driver_code)
         self._require_exists(Vehicle, Vehicle.create_id(vehicle_code), "vehicle", vehicle_code)
-        return self._load_command(
-            caller, load_id, lambda load, meta: load.dispatch(meta, driver_code, vehicle_code)
-        )
+
+        def attempt() -> int:
+            load = self.load(load_id)
+            meta = self.meta(caller, tenant=load.tenants[0] if len(load.tenants) == 1 else None)
+            load.dispatch(meta, driver_code, vehicle_code)
+            index = self._find(VehicleLoads, VehicleLoads.create_id(vehicle_code))
+            if index is None:
+                index = VehicleLoads(meta=meta, vehicle_code=vehicle_code)
+            index.assign(meta, load.id)
+            return self._commit(load, index)
+
+        return self._retrying(attempt)
 
     def start_transit(self, caller: Caller, load_id: UUID) -> int:
         return self._load_command(caller, load_id, lambda load, meta: load.start_transit(meta))

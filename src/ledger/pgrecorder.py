@@ -13,14 +13,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresProcessRecorder
 
-__all__ = ["TOPIC", "LedgerPostgresRecorder"]
+__all__ = ["TOPIC", "LedgerPostgresProcessRecorder", "RowInserts"]
 
-TOPIC = "ledger.pgrecorder:LedgerPostgresRecorder"
+#: The recorder the ledger runs on PostgreSQL: events, plus the tracking of the policies that
+#: write events (so a policy's position moves in the same transaction as what it emits).
+TOPIC = "ledger.pgrecorder:LedgerPostgresProcessRecorder"
 
 
-class LedgerPostgresRecorder(PostgresApplicationRecorder):
+class RowInserts(PostgresApplicationRecorder):
+    """Replaces the composite-array insert with row inserts; everything else is the library's."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         schema = self.datastore.schema.replace('"', "")
@@ -55,3 +59,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             msg = f"expected {len(stored_events)} positions, got {len(ids)}"
             raise RuntimeError(msg)
         return ids
+
+
+class LedgerPostgresProcessRecorder(RowInserts, PostgresProcessRecorder):
+    """The library's process recorder (events + tracking in one transaction), row inserts."""

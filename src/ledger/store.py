@@ -54,7 +54,7 @@ class StoreConfig:
             # The insert path keeps its table lock: database functions let readers skip
             # events under concurrent writers.
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            "APPLICATION_RECORDER_TOPIC": "ledger.pgrecorder:LedgerPostgresRecorder",
+            "PROCESS_RECORDER_TOPIC": "ledger.pgrecorder:LedgerPostgresProcessRecorder",
         }
         if self.schema:
             env["POSTGRES_SCHEMA"] = self.schema

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from itertools import pairwise
 from uuid import UUID
 
@@ -45,6 +44,7 @@ __all__ = [
     "fold_vehicle",
     "load_conflicts",
     "select",
+    "stock_delta",
 ]
 
 #: When sources disagree on the same stop fact, the higher rank wins (PRODUCT §3);
@@ -157,9 +157,9 @@ class StopState:
         over = self.departure.occurred_at - start - timedelta(minutes=free_minutes)
         if over <= timedelta(0):
             return 0
-        minutes = over / timedelta(minutes=1)
-        steps = -(-Decimal(str(minutes)) // increment_minutes)
-        return int(steps) * increment_minutes
+        seconds = int(over.total_seconds())
+        steps = -(-seconds // (increment_minutes * 60))  # whole increments, rounded up
+        return steps * increment_minutes
 
 
 def fold_stop(records: Iterable[LogRecord]) -> StopState | None:
@@ -446,6 +446,35 @@ class StockState:
         return self.on_hand - self.reserved - self.picked - self.staged - self.quarantined
 
 
+_BUCKETS = ("on_hand", "reserved", "picked", "staged", "quarantined")
+
+
+def stock_delta(event: object) -> dict[str, int]:
+    """How one stock movement changes each bucket (movements add up in any order)."""
+    e = event
+    if isinstance(e, StockItem.Received):
+        return {"on_hand": e.quantity}
+    if isinstance(e, StockItem.Reserved):
+        return {"reserved": e.quantity}
+    if isinstance(e, StockItem.ReservationReleased):
+        return {"reserved": -e.quantity}
+    if isinstance(e, StockItem.Picked):
+        return {"reserved": -e.quantity, "picked": e.quantity}
+    if isinstance(e, StockItem.Staged):
+        return {"picked": -e.quantity, "staged": e.quantity}
+    if isinstance(e, StockItem.Shipped):
+        return {"staged": -e.quantity, "on_hand": -e.quantity}
+    if isinstance(e, StockItem.Adjusted):
+        return {"on_hand": e.delta}
+    if isinstance(e, StockItem.Quarantined):
+        return {"quarantined": e.quantity}
+    if isinstance(e, StockItem.QuarantineReleased):
+        return {"quarantined": -e.quantity}
+    if isinstance(e, StockItem.Damaged):
+        return {"on_hand": -e.quantity, "quarantined": -e.quantity if e.from_quarantine else 0}
+    return {}
+
+
 def fold_stock(records: Iterable[LogRecord]) -> StockState | None:
     """Quantities of one lot from its movements, in event time."""
     ordered = event_time_order(r for r in records if isinstance(r.event, StockItem.Event))
@@ -454,34 +483,10 @@ def fold_stock(records: Iterable[LogRecord]) -> StockState | None:
         return None
     head = registered.event
     assert isinstance(head, StockItem.Registered)
-    q = {"on_hand": 0, "reserved": 0, "picked": 0, "staged": 0, "quarantined": 0}
+    q = dict.fromkeys(_BUCKETS, 0)
     for record in ordered:
-        e = record.event
-        if isinstance(e, StockItem.Received):
-            q["on_hand"] += e.quantity
-        elif isinstance(e, StockItem.Reserved):
-            q["reserved"] += e.quantity
-        elif isinstance(e, StockItem.ReservationReleased):
-            q["reserved"] -= e.quantity
-        elif isinstance(e, StockItem.Picked):
-            q["reserved"] -= e.quantity
-            q["picked"] += e.quantity
-        elif isinstance(e, StockItem.Staged):
-            q["picked"] -= e.quantity
-            q["staged"] += e.quantity
-        elif isinstance(e, StockItem.Shipped):
-            q["staged"] -= e.quantity
-            q["on_hand"] -= e.quantity
-        elif isinstance(e, StockItem.Adjusted):
-            q["on_hand"] += e.delta
-        elif isinstance(e, StockItem.Quarantined):
-            q["quarantined"] += e.quantity
-        elif isinstance(e, StockItem.QuarantineReleased):
-            q["quarantined"] -= e.quantity
-        elif isinstance(e, StockItem.Damaged):
-            q["on_hand"] -= e.quantity
-            if e.from_quarantine:
-                q["quarantined"] -= e.quantity
+        for bucket, change in stock_delta(record.event).items():
+            q[bucket] += change
     return StockState(
         stock_id=head.originator_id,
         warehouse=head.warehouse,
