@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import psycopg
@@ -89,6 +89,26 @@ def store_url(
         yield f"sqlite:///{path}"
     else:
         yield from postgres_schema_url()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], str]]:
+    """Makes as many empty stores of one backend as a test needs (one per hypothesis example)."""
+    cleanups: list[Iterator[str]] = []
+
+    def make() -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path_factory.mktemp('store') / 'ledger.db'}"
+        schema = postgres_schema_url()
+        cleanups.append(schema)
+        return next(schema)
+
+    yield make
+    for schema in cleanups:
+        for _ in schema:  # runs the generator's cleanup
+            pass
 
 
 @pytest.fixture

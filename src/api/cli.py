@@ -23,6 +23,7 @@ from ledger.store import parse_url
 from projections.db import Database
 from projections.migrations import migrate
 from projections.runner import Runner
+from projections.worker import Worker
 
 __all__ = ["build_parser", "main"]
 
@@ -162,14 +163,15 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_projections_run(args: argparse.Namespace) -> int:
-    _, _, runner = _views(args)
+    worker = Worker(_open(args), Database(args.db), batch_size=args.batch_size)
     if args.once:
-        print(f"applied {runner.catch_up()} event(s); views at {runner.position()}")
+        covered = worker.catch_up()
+        print(f"applied {covered} event(s); views at {worker.runner.position()}")
         return 0
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
-        runner.follow(stop)
+        worker.follow(stop)
     return 0
 
 
@@ -230,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rebuild.set_defaults(func=cmd_projections_rebuild)
     p_run = projection_cmds.add_parser("run", help="keep the views up to date (until SIGTERM)")
     p_run.add_argument("--once", action="store_true", help="catch up once and exit")
+    p_run.add_argument("--batch-size", type=int, default=1000, metavar="N")
     p_run.set_defaults(func=cmd_projections_run)
 
     _add_planner(commands)

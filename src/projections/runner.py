@@ -145,6 +145,10 @@ class Runner:
             if done == 0:
                 return total
 
+    def attempt(self) -> int:
+        """One batch, surviving a moved position or a lost connection (0 when caught up)."""
+        return self._attempt()
+
     def _attempt(self) -> int:
         try:
             return self.run_once()
