@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from ledger.application import Ledger
 from ledger.log import iter_log
 from projections.db import Database, OperationalErrors
+from projections.driver_hos import DriverHos
 from projections.exceptions import ExceptionsQueue
 from projections.inventory import InventoryPositions
 from projections.load_board import LoadBoard
@@ -33,7 +34,14 @@ log = logging.getLogger(__name__)
 
 def all_views() -> list[View]:
     """Every view, in the order a batch is applied (stop times before the board uses them)."""
-    return [StopTimes(), VehiclePositions(), InventoryPositions(), ExceptionsQueue(), LoadBoard()]
+    return [
+        StopTimes(),
+        VehiclePositions(),
+        InventoryPositions(),
+        ExceptionsQueue(),
+        DriverHos(),
+        LoadBoard(),
+    ]
 
 
 class PositionMoved(Exception):

@@ -31,6 +31,10 @@ SEMANTIC_QUERIES = {
     "open_exceptions, conflicts FROM load_board",
     "vehicle_positions": "SELECT device_id, lat, lon, fix_at, ping_id FROM vehicle_positions",
     "exceptions_queue": "SELECT kind, owner FROM exceptions_queue ORDER BY kind",
+    "driver_hos": "SELECT driver_code, status, status_since, as_of, drive_remaining_minutes, "
+    "window_remaining_minutes, until_break_minutes, cycle_remaining_minutes, violations, "
+    "violation_kinds FROM driver_hos",
+    "kpi_daily": "SELECT * FROM kpi_daily ORDER BY day, carrier_code, customer",
 }
 
 

@@ -161,3 +161,47 @@ def test_contradicting_facts_raise_an_exception_for_a_human(
     board = runner.db.query("SELECT conflicts, open_exceptions FROM load_board")
     assert queue == [("conflicting_facts", "dispatch", str(day.stop_ids[2]))]
     assert board == [(1, 1)]
+
+
+def test_kpis_count_on_time_stops_dwell_and_tenders_by_day_carrier_and_customer(
+    world: tuple[Ledger, Runner, Reconciler], clock: Clock
+) -> None:
+    ledger, runner, reconciler = world
+    day = plan_day(ledger)
+    clock.advance(days=1)
+    feed(ledger, runner, reconciler, day.pings)
+
+    stops = runner.db.query(
+        "SELECT day, carrier_code, stops, pickups, pickups_on_time, deliveries, "
+        "deliveries_on_time, dwell_minutes, detention_minutes FROM kpi_daily"
+    )
+    loads = runner.db.query(
+        "SELECT loads, tenders, tenders_accepted, exceptions FROM kpi_loads_daily"
+    )
+
+    assert stops == [(day.arrivals[0].date().isoformat(), "FAST", 3, 1, 1, 2, 2, 245, 90)]
+    assert loads == [(1, 1, 1, 0)]
+
+
+def test_hours_of_service_are_recomputed_when_a_duty_change_arrives_late(
+    world: tuple[Ledger, Runner, Reconciler], clock: Clock
+) -> None:
+    ledger, runner, _ = world
+    day = plan_day(ledger)
+    clock.advance(days=1)
+    on_time = [
+        c
+        for c in day.duty
+        if c.status.value != "on_duty" or c.occurred_at < day.duty[1].occurred_at
+    ]
+    late = [c for c in day.duty if c not in on_time]  # the 40-minute on-duty break
+
+    ledger.ingest_duty(ADMIN, on_time)
+    runner.catch_up()
+    before = runner.db.query("SELECT until_break_minutes, violation_kinds FROM driver_hos")
+    ledger.ingest_duty(ADMIN, late)
+    runner.catch_up()
+    after = runner.db.query("SELECT until_break_minutes, violation_kinds FROM driver_hos")
+
+    assert before[0][1] == "break_30"  # 8 h of driving without the break
+    assert after[0][1] == ""  # the late break is in place: no violation

@@ -35,6 +35,7 @@ TABLES = {
     "vehicle_positions": "device_id",
     "exceptions_queue": "exception_id",
     "exception_log": "exception_id",
+    "driver_hos": "driver_code",
 }
 
 
@@ -63,6 +64,7 @@ def busy_day(ledger: Ledger, clock: Clock, ping_batch: int = 100) -> None:
         ADMIN, day.load_id, ExceptionKind.DELAYED, owner="carrier", note="traffic on I-90"
     )
     clock.advance(days=1)
+    ledger.ingest_duty(ADMIN, list(day.duty))
     for i in range(0, len(day.pings), ping_batch):
         ledger.ingest_pings(ADMIN, day.pings[i : i + ping_batch])
 

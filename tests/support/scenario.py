@@ -99,7 +99,7 @@ def duty_day(driver: str = "DRV-1") -> list[DutyInput]:
         DutyInput(driver, DAY, DutyStatus.DRIVING),
         DutyInput(driver, DAY + timedelta(hours=4), DutyStatus.ON_DUTY),
         DutyInput(driver, DAY + timedelta(hours=4, minutes=40), DutyStatus.DRIVING),
-        DutyInput(driver, DAY + timedelta(hours=8), DutyStatus.OFF_DUTY),
+        DutyInput(driver, DAY + timedelta(hours=9), DutyStatus.OFF_DUTY),
     ]
 
 
