@@ -15,6 +15,7 @@ restart neither lose nor duplicate a derived fact.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -62,7 +63,7 @@ class Reconciler:
         self.ledger = ledger
         self.rules = rules or DetectionRules()
         self.batch_size = batch_size
-        self._vehicle_of_device: dict[str, str] = {}
+        self._vehicle_of_device: dict[str, str | float] = {}  # code, or unknown until
 
     def position(self) -> int:
         return self.ledger.tracked_position(POLICY)
@@ -112,13 +113,20 @@ class Reconciler:
     # --- detection ----------------------------------------------------------------------------
 
     def _vehicle(self, device_id: str) -> str | None:
-        if device_id not in self._vehicle_of_device:
-            try:
-                device = self.ledger.device(device_id)
-            except NotFound:
-                return None
-            self._vehicle_of_device[device_id] = device.vehicle_code
-        return self._vehicle_of_device[device_id]
+        """The vehicle a device is installed in; an unknown device is asked again a minute
+        later (it may be installed since), not on every batch of its pings."""
+        known = self._vehicle_of_device.get(device_id)
+        if isinstance(known, str):
+            return known
+        if known is not None and known > time.monotonic():
+            return None
+        try:
+            vehicle = self.ledger.device(device_id).vehicle_code
+        except NotFound:
+            self._vehicle_of_device[device_id] = time.monotonic() + 60.0
+            return None
+        self._vehicle_of_device[device_id] = vehicle
+        return vehicle
 
     def _loads_of_device(self, device_id: str) -> list[UUID]:
         vehicle = self._vehicle(device_id)
