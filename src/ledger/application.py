@@ -619,7 +619,8 @@ class Ledger(Application[UUID]):
         return self._commit(order)
 
     def cancel_order(self, caller: Caller, order_id: UUID, reason: str) -> int:
-        """Cancels an order before it ships and releases whatever stock it held."""
+        """Cancels an order before it ships; its reserved, picked and staged stock is
+        available again."""
 
         def attempt() -> int:
             order = self.order(order_id)
@@ -627,9 +628,12 @@ class Ledger(Application[UUID]):
             order.cancel(meta)
             items = []
             for item, _ in self._order_stock(order):
+                version = item.version
                 held = item.reserved.get(order.id, 0)
                 if held:
                     item.release(meta, order.id, held)
+                item.restock(meta, order.id)
+                if item.version != version or item.pending_events:
                     items.append(item)
             return self._commit(order, *items)
 

@@ -59,6 +59,13 @@ class StockItem(Aggregate):
         order_id: UUID
         quantity: int
 
+    class Restocked(Event):
+        """An order's picked and staged units put back on the shelf (the order was cancelled)."""
+
+        order_id: UUID
+        picked: int
+        staged: int
+
     class Adjusted(Event):
         delta: int
 
@@ -163,6 +170,17 @@ class StockItem(Aggregate):
     def _shipped(self, meta: Meta, order_id: UUID, quantity: int) -> None:
         _move(self.staged, None, order_id, quantity)
         self.on_hand -= quantity
+
+    def restock(self, meta: Meta, order_id: UUID) -> None:
+        """Puts everything picked or staged for an order back to available stock."""
+        picked, staged = self.picked.get(order_id, 0), self.staged.get(order_id, 0)
+        if picked or staged:
+            self._restocked(meta, order_id, picked, staged)
+
+    @event(Restocked)
+    def _restocked(self, meta: Meta, order_id: UUID, picked: int, staged: int) -> None:
+        self.picked.pop(order_id, None)
+        self.staged.pop(order_id, None)
 
     def adjust(self, meta: Meta, delta: int) -> None:
         """A cycle count: on hand moves by `delta`; it may not fall below what is committed."""

@@ -464,6 +464,8 @@ def stock_delta(event: object) -> dict[str, int]:
         return {"picked": -e.quantity, "staged": e.quantity}
     if isinstance(e, StockItem.Shipped):
         return {"staged": -e.quantity, "on_hand": -e.quantity}
+    if isinstance(e, StockItem.Restocked):
+        return {"picked": -e.picked, "staged": -e.staged}
     if isinstance(e, StockItem.Adjusted):
         return {"on_hand": e.delta}
     if isinstance(e, StockItem.Quarantined):
