@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 from uuid import UUID
 
-from api import timeline_cmd
+from api import billing_cmd, timeline_cmd
 from ledger.application import Caller, Ledger
 from ledger.errors import BatchRejected, LedgerError
 from ledger.events import Source
@@ -237,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.set_defaults(func=cmd_projections_run)
 
     timeline_cmd.add_parser(commands)
+    billing_cmd.add_parser(commands)
     _add_planner(commands)
     return parser
 

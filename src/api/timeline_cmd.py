@@ -17,7 +17,7 @@ from uuid import UUID
 from ledger.application import Ledger
 from ledger.errors import InvalidInput, NotFound
 from ledger.events import aware
-from ledger.history import LoadTimeline, load_timeline
+from ledger.history import LoadTimeline, customer_view, load_timeline
 from ledger.timeline import ResolvedFact
 
 __all__ = ["add_parser", "cmd_timeline"]
@@ -63,6 +63,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "or a log position",
     )
     timeline.add_argument("--format", choices=("table", "json"), default="table")
+    timeline.add_argument(
+        "--customer-view",
+        action="store_true",
+        help="what the customer was shown: the customer-safe view as known at --as-known-at",
+    )
     timeline.set_defaults(func=cmd_timeline)
 
 
@@ -72,6 +77,10 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     ledger = Ledger(args.db)
     try:
         try:
+            if args.customer_view:
+                shown = customer_view(ledger, _load_id(ledger, args.load), known_at=known_at)
+                print(json.dumps(shown, indent=2, ensure_ascii=False))
+                return 0
             timeline = load_timeline(ledger, _load_id(ledger, args.load), as_of, known_at)
         except NotFound as error:
             # Main maps not_found to "refused" (1); to this command it is bad input.

@@ -9,7 +9,7 @@ recorded, as for a repeated import).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
+from ledger.billing import ChargeLine
 from ledger.catalog import SkuLots, VehicleLoads
 from ledger.drivers import DutyInput, DutyLog
 from ledger.errors import (
@@ -36,6 +37,7 @@ from ledger.errors import (
     NotFound,
 )
 from ledger.events import Clock, LedgerTranscoder, Meta, Source
+from ledger.invoices import Invoice, InvoiceLine
 from ledger.loads import ExceptionKind, Load
 from ledger.orders import Order
 from ledger.reference import Account, Carrier, Driver, Location, RateCard, Vehicle
@@ -735,10 +737,13 @@ class Ledger(Application[UUID]):
         *,
         planned_km: float = 0.0,
         plan_id: str | None = None,
+        customer: str | None = None,
         occurred_at: datetime | None = None,
         reason: str | None = None,
     ) -> int:
-        """Plans a load with its stops; every location and order must exist."""
+        """Plans a load with its stops; every location and order must exist. The load's
+        customers are its orders' tenants, and `customer` when given (a load without orders
+        still belongs to a shipper)."""
         _required(reference, "reference")
         if len(stops) < 2:
             raise InvalidInput("a load needs at least two stops", field="stops", rule=">= 2")
@@ -746,6 +751,9 @@ class Ledger(Application[UUID]):
             raise InvalidInput(f"load {reference} already exists", field="reference", rule="unique")
         order_ids: list[UUID] = []
         tenants: set[str] = set()
+        if customer is not None:
+            self._require_exists(Account, Account.create_id(customer), "account", customer)
+            tenants.add(customer)
         for i, plan in enumerate(stops, start=1):
             self._require_exists(
                 Location, Location.create_id(plan.location_code), "location", plan.location_code
@@ -896,6 +904,131 @@ class Ledger(Application[UUID]):
             load_id,
             lambda load, meta: load.resolve_exception(meta, exception_id, resolution),
         )
+
+    def record_accessorial(
+        self,
+        caller: Caller,
+        load_id: UUID,
+        code: str,
+        *,
+        quantity: Decimal = Decimal(1),
+        amount: Decimal | None = None,
+        stop_id: UUID | None = None,
+        receipt: str = "",
+        occurred_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Records an accessorial service as performed (liftgate, lumper receipt, …)."""
+        return self._load_command(
+            caller,
+            load_id,
+            lambda load, meta: load.record_accessorial(
+                meta, code, quantity, amount, stop_id, receipt
+            ),
+            occurred_at=occurred_at,
+            reason=reason,
+        )
+
+    def correct_accessorial(
+        self,
+        caller: Caller,
+        load_id: UUID,
+        accessorial_id: str,
+        *,
+        quantity: Decimal,
+        amount: Decimal | None = None,
+        reason: str,
+    ) -> int:
+        """Corrects (or with quantity 0 voids) a recorded accessorial; says why."""
+        return self._load_command(
+            caller,
+            load_id,
+            lambda load, meta: load.correct_accessorial(meta, accessorial_id, quantity, amount),
+            reason=reason,
+        )
+
+    # --- invoices ---------------------------------------------------------------------------
+
+    def invoice(self, number: str) -> Invoice:
+        return self._get(Invoice, Invoice.create_id(number), "invoice", number)
+
+    def find_invoice(self, number: str) -> Invoice | None:
+        return self._find(Invoice, Invoice.create_id(number))
+
+    def issue_invoice(
+        self,
+        caller: Caller,
+        *,
+        number: str,
+        tenant: str,
+        issued_on: date,
+        charges: Mapping[UUID, Sequence[ChargeLine]],
+    ) -> int:
+        """Issues an invoice over loads ready to invoice and marks each load invoiced, in one
+        transaction; the lines are frozen from then on."""
+        if self._find(Invoice, Invoice.create_id(number)) is not None:
+            raise InvalidInput(f"invoice {number} already exists", field="number", rule="unique")
+        meta = self.meta(caller, tenant=tenant)
+        loads = []
+        lines: list[InvoiceLine] = []
+        for load_id, load_lines in charges.items():
+            load = self.load(load_id)
+            if tenant not in load.tenants:
+                raise NotFound("load", load.reference, field="charges")
+            load.mark_invoiced(meta, number)
+            loads.append(load)
+            for charge in load_lines:
+                lines.append(_invoice_line(f"{number}/{len(lines) + 1}", load, charge, None))
+        invoice = Invoice.issue(
+            meta, number=number, tenant=tenant, issued_on=issued_on, lines=tuple(lines)
+        )
+        return self._commit(invoice, *loads)
+
+    def issue_adjustment(
+        self,
+        caller: Caller,
+        number: str,
+        load_id: UUID,
+        charges: Sequence[ChargeLine],
+        *,
+        reason: str = "charges changed after the invoice was issued",
+    ) -> int:
+        """Issues, on an invoice, the difference between a load's charges now and what was
+        billed: one adjustment line per changed charge, naming the line it adjusts."""
+
+        def attempt() -> int:
+            invoice = self.invoice(number)
+            load = self.load(load_id)
+            billed = invoice.billed(load_id)
+            current = {c.key: c for c in charges}
+            meta = self.meta(caller, tenant=invoice.tenant, reason=reason)
+            lines: list[InvoiceLine] = []
+            for key in sorted(set(billed) | set(current)):
+                original, quantity, amount = billed.get(key, (None, Decimal(0), Decimal(0)))
+                charge = current.get(key)
+                delta = (charge.amount if charge else Decimal(0)) - amount
+                if not delta:
+                    continue
+                line_id = f"{number}/{len(invoice.lines) + len(lines) + 1}"
+                if original is None:  # a charge the invoice did not have: it adjusts the invoice
+                    assert charge is not None
+                    lines.append(_invoice_line(line_id, load, charge, number))
+                    continue
+                template = charge or next(x for x in invoice.lines if x.line_id == original)
+                lines.append(
+                    _invoice_line(
+                        line_id,
+                        load,
+                        template,
+                        original,
+                        amount=delta,
+                        quantity=(charge.quantity if charge else Decimal(0)) - quantity,
+                    )
+                )
+            invoice.adjust(meta, tuple(lines))
+            return self._commit(invoice)
+
+        return self._retrying(attempt)
 
     def set_appointment(self, caller: Caller, stop_id: UUID, appointment: TimeWindow) -> int:
         stop = self.stop(stop_id)
@@ -1119,6 +1252,33 @@ class Ledger(Application[UUID]):
             return report
 
         return self._retrying(attempt)
+
+
+def _invoice_line(
+    line_id: str,
+    load: Load,
+    charge: ChargeLine | InvoiceLine,
+    adjusts: str | None,
+    *,
+    amount: Decimal | None = None,
+    quantity: Decimal | None = None,
+) -> InvoiceLine:
+    return InvoiceLine(
+        line_id=line_id,
+        load_id=load.id,
+        load_reference=load.reference,
+        key=charge.key,
+        code=charge.code,
+        stop_id=charge.stop_id,
+        quantity=charge.quantity if quantity is None else quantity,
+        unit=charge.unit,
+        rate=charge.rate,
+        amount=charge.amount if amount is None else amount,
+        rate_card=charge.rate_card,
+        rate_version=charge.rate_version,
+        sources=charge.sources,
+        adjusts=adjusts,
+    )
 
 
 def _required(value: str, field: str) -> None:

@@ -519,3 +519,55 @@ def _entry(record: LogRecord, sequences: dict[UUID, int], winners: set[str]) -> 
         in_effect=in_effect,
         data=record.data(),
     )
+
+
+#: What a customer is told about a load's status (internal states collapse into these).
+CUSTOMER_STATUS = {
+    "planned": "scheduled",
+    "tendered": "scheduled",
+    "accepted": "scheduled",
+    "rejected": "scheduled",
+    "expired": "scheduled",
+    "dispatched": "dispatched",
+    "in_transit": "in transit",
+    "delivered": "delivered",
+    "pod_received": "delivered",
+    "ready_to_invoice": "delivered",
+    "invoiced": "delivered",
+    "cancelled": "cancelled",
+}
+
+
+def customer_view(
+    app: Ledger, load_id: UUID, *, known_at: int | datetime | None = None
+) -> dict[str, Any]:
+    """The customer-safe view of a load as the ledger knew it at `known_at`: what the
+    customer was shown then. No rates, no internal notes or owners, no other customers'
+    stops, the driver by first name only."""
+    history = load_history(app, load_id, known_at=known_at)
+    load = history.load
+    driver = None
+    if load is not None and load.driver_code:
+        driver = app.driver(load.driver_code).first_name
+    stops = []
+    for stop in sorted(history.stops, key=lambda s: s.sequence):
+        arrival, departure = stop.arrival, stop.departure
+        stops.append(
+            {
+                "sequence": stop.sequence,
+                "kind": stop.kind.value,
+                "place": app.location_by_id(stop.location_id).name,
+                "window": [stop.window.start.isoformat(), stop.window.end.isoformat()],
+                "eta": stop.eta.isoformat() if stop.eta else None,
+                "arrived_at": arrival.occurred_at.isoformat() if arrival else None,
+                "departed_at": departure.occurred_at.isoformat() if departure else None,
+            }
+        )
+    return {
+        "reference": history.reference,
+        "known_at_position": history.viewpoint.known_at,
+        "status": CUSTOMER_STATUS[load.status.value] if load else None,
+        "driver": driver,
+        "stops": stops,
+        "exceptions": sorted({x.kind.value for x in load.exceptions}) if load else [],
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -114,6 +115,19 @@ class Load(Aggregate):
     class Cancelled(Event):
         tonu: bool
 
+    class AccessorialRecorded(Event):
+        accessorial_id: str
+        code: str
+        quantity: Decimal
+        amount: Decimal | None
+        stop_id: UUID | None
+        receipt: str
+
+    class AccessorialCorrected(Event):
+        accessorial_id: str
+        quantity: Decimal
+        amount: Decimal | None
+
     class ExceptionRaised(Event):
         exception_id: str
         kind: ExceptionKind
@@ -155,6 +169,7 @@ class Load(Aggregate):
         self.tonu = False
         self.exceptions: dict[str, OpenException] = {}
         self.exceptions_raised = 0
+        self.accessorials: dict[str, tuple[str, Decimal, Decimal | None]] = {}
 
     def _require(self, command: str, *allowed: LoadStatus) -> None:
         if self.status not in allowed:
@@ -258,6 +273,68 @@ class Load(Aggregate):
     def _cancelled(self, meta: Meta, tonu: bool) -> None:
         self.status = S.CANCELLED
         self.tonu = tonu
+
+    def record_accessorial(
+        self,
+        meta: Meta,
+        code: str,
+        quantity: Decimal,
+        amount: Decimal | None,
+        stop_id: UUID | None,
+        receipt: str,
+    ) -> str:
+        """An accessorial service as performed (liftgate, inside delivery, a lumper receipt):
+        priced from the rate card, or at `amount` when one was paid (LUMPER needs one)."""
+        if self.status is S.CANCELLED:
+            raise InvalidTransition("load", self.status.value, "record an accessorial on")
+        if not code.strip():
+            raise InvalidInput("code must not be empty", field="code", rule="required")
+        if quantity <= 0:
+            raise InvalidInput("quantity must be positive", field="quantity", rule="> 0")
+        if amount is not None and amount < 0:
+            raise InvalidInput("amount must not be negative", field="amount", rule=">= 0")
+        if code.upper() == "LUMPER" and (amount is None or not receipt):
+            raise InvalidInput(
+                "a lumper charge needs the paid amount and its receipt",
+                field="receipt",
+                rule="lumper receipt",
+            )
+        if stop_id is not None and stop_id not in self.stop_ids:
+            raise NotFound("stop", stop_id, field="stop_id")
+        accessorial_id = f"{self.reference}-A{len(self.accessorials) + 1}"
+        self._accessorial(meta, accessorial_id, code.upper(), quantity, amount, stop_id, receipt)
+        return accessorial_id
+
+    @event(AccessorialRecorded)
+    def _accessorial(
+        self,
+        meta: Meta,
+        accessorial_id: str,
+        code: str,
+        quantity: Decimal,
+        amount: Decimal | None,
+        stop_id: UUID | None,
+        receipt: str,
+    ) -> None:
+        self.accessorials[accessorial_id] = (code, quantity, amount)
+
+    def correct_accessorial(
+        self, meta: Meta, accessorial_id: str, quantity: Decimal, amount: Decimal | None
+    ) -> None:
+        """Corrects a recorded accessorial (quantity 0 voids it); the reason is required."""
+        meta.require_reason("an accessorial correction")
+        if accessorial_id not in self.accessorials:
+            raise NotFound("accessorial", accessorial_id, field="accessorial_id")
+        if quantity < 0 or (amount is not None and amount < 0):
+            raise InvalidInput("quantity and amount must not be negative", field="quantity")
+        self._accessorial_corrected(meta, accessorial_id, quantity, amount)
+
+    @event(AccessorialCorrected)
+    def _accessorial_corrected(
+        self, meta: Meta, accessorial_id: str, quantity: Decimal, amount: Decimal | None
+    ) -> None:
+        code = self.accessorials[accessorial_id][0]
+        self.accessorials[accessorial_id] = (code, quantity, amount)
 
     def raise_exception(
         self, meta: Meta, kind: ExceptionKind, stop_id: UUID | None, owner: str, note: str

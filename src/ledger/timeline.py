@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from uuid import UUID
 
@@ -269,6 +270,16 @@ class OpenExceptionState:
 
 
 @dataclass(frozen=True)
+class AccessorialState:
+    accessorial_id: str
+    code: str
+    quantity: Decimal
+    amount: Decimal | None
+    stop_id: UUID | None
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class LoadState:
     load_id: UUID
     reference: str
@@ -288,6 +299,10 @@ class LoadState:
     tendered: int
     accepted: int
     computed_from: tuple[int, ...]
+    planned_km: float = 0.0
+    tendered_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    accessorials: tuple[AccessorialState, ...] = ()
 
 
 def fold_load(records: Iterable[LogRecord]) -> LoadState | None:
@@ -303,7 +318,10 @@ def fold_load(records: Iterable[LogRecord]) -> LoadState | None:
     dispatched_at: datetime | None = None
     tonu = False
     tendered = accepted = 0
+    tendered_at: datetime | None = None
+    cancelled_at: datetime | None = None
     exceptions: dict[str, OpenExceptionState] = {}
+    accessorials: dict[str, AccessorialState] = {}
     for record in ordered:
         event = record.event
         meta = _meta(record)
@@ -313,12 +331,33 @@ def fold_load(records: Iterable[LogRecord]) -> LoadState | None:
         if isinstance(event, Load.Tendered):
             carrier, rate_card = event.carrier_code, event.rate_card
             tendered += 1
+            tendered_at = meta.occurred_at
         elif isinstance(event, Load.TenderAccepted):
             accepted += 1
         elif isinstance(event, Load.Dispatched):
             driver, vehicle, dispatched_at = event.driver_code, event.vehicle_code, meta.occurred_at
         elif isinstance(event, Load.Cancelled):
             tonu = event.tonu
+            cancelled_at = meta.occurred_at
+        elif isinstance(event, Load.AccessorialRecorded):
+            accessorials[event.accessorial_id] = AccessorialState(
+                event.accessorial_id,
+                event.code,
+                event.quantity,
+                event.amount,
+                event.stop_id,
+                (record.position,),
+            )
+        elif isinstance(event, Load.AccessorialCorrected):
+            was = accessorials[event.accessorial_id]
+            accessorials[event.accessorial_id] = AccessorialState(
+                was.accessorial_id,
+                was.code,
+                event.quantity,
+                event.amount,
+                was.stop_id,
+                (*was.positions, record.position),
+            )
         elif isinstance(event, Load.Invoiced):
             invoice = event.invoice_number
         elif isinstance(event, Load.ExceptionRaised):
@@ -352,6 +391,10 @@ def fold_load(records: Iterable[LogRecord]) -> LoadState | None:
         tendered=tendered,
         accepted=accepted,
         computed_from=tuple(sorted(r.position for r in ordered)),
+        planned_km=head.planned_km,
+        tendered_at=tendered_at,
+        cancelled_at=cancelled_at,
+        accessorials=tuple(accessorials[k] for k in sorted(accessorials)),
     )
 
 

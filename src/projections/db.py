@@ -38,7 +38,10 @@ class Cursor:
         return sql.replace("%s", "?") if self._sqlite else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        self._raw.execute(self._sql(sql), tuple(params))
+        if params:
+            self._raw.execute(self._sql(sql), tuple(params))
+        else:  # no parameters: a literal % (in DDL, say) must not be read as a placeholder
+            self._raw.execute(sql)
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from ledger.application import Ledger
 from ledger.log import iter_log
+from projections.billing import BillingLines
 from projections.db import Database, OperationalErrors
 from projections.driver_hos import DriverHos
 from projections.exceptions import ExceptionsQueue
@@ -41,6 +42,7 @@ def all_views() -> list[View]:
         ExceptionsQueue(),
         DriverHos(),
         LoadBoard(),
+        BillingLines(),
     ]
 
 

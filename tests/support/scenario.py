@@ -104,7 +104,12 @@ def duty_day(driver: str = "DRV-1") -> list[DutyInput]:
 
 
 def plan_day(
-    ledger: Ledger, reference: str = "L-DAY", dwells: tuple[int, ...] = (20, 200, 25)
+    ledger: Ledger,
+    reference: str = "L-DAY",
+    dwells: tuple[int, ...] = (20, 200, 25),
+    *,
+    rate_card: str | None = None,
+    planned_km: float = 0.0,
 ) -> Day:
     """Reference data, a dispatched three-stop load, and the day's pings and duty changes."""
     reference_data(ledger)
@@ -120,10 +125,16 @@ def plan_day(
         for i, (code, _, _, kind) in enumerate(STOPS)
     ]
     ledger.plan_load(
-        ADMIN, reference, plans, occurred_at=DAY - timedelta(minutes=5), reason="scenario set-up"
+        ADMIN,
+        reference,
+        plans,
+        occurred_at=DAY - timedelta(minutes=5),
+        reason="scenario set-up",
+        planned_km=planned_km,
+        customer="ACME",
     )
     load = ledger.load_by_reference(reference)
-    ledger.tender_load(ADMIN, load.id, "FAST")
+    ledger.tender_load(ADMIN, load.id, "FAST", rate_card)
     ledger.accept_tender(ADMIN, load.id)
     ledger.dispatch_load(ADMIN, load.id, "DRV-1", "TRK-1")
     return Day(
