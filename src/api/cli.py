@@ -15,6 +15,7 @@ from typing import TextIO
 from uuid import UUID
 
 from api import billing_cmd, timeline_cmd
+from api.keys import Role, create_key, revoke_key
 from ledger.application import Caller, Ledger
 from ledger.errors import BatchRejected, LedgerError
 from ledger.events import Source
@@ -176,6 +177,28 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    db = Database(args.db)
+    migrate(db)
+    key = create_key(db, args.role, args.tenant, args.label)
+    print(key)
+    print(
+        f"(a {args.role} key{' for ' + args.tenant if args.tenant else ''}; it is shown once "
+        "and stored only as a hash)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    db = Database(args.db)
+    migrate(db)
+    if not revoke_key(db, args.key_id):
+        raise LedgerError(f"no active key {args.key_id}", field="KEY_ID")
+    print(f"revoked {args.key_id}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     ledger = _open(args)
     print(f"store: {parse_url(args.db).redacted()}")
@@ -235,6 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--once", action="store_true", help="catch up once and exit")
     p_run.add_argument("--batch-size", type=int, default=1000, metavar="N")
     p_run.set_defaults(func=cmd_projections_run)
+
+    keys = commands.add_parser("keys", help="API keys")
+    key_cmds = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = key_cmds.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--tenant", default=None, help="carrier code or shipper account")
+    create.add_argument("--label", default="", help="who or what the key is for")
+    create.set_defaults(func=cmd_keys_create)
+    revoke = key_cmds.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    revoke.set_defaults(func=cmd_keys_revoke)
 
     timeline_cmd.add_parser(commands)
     billing_cmd.add_parser(commands)

@@ -30,7 +30,9 @@ from eventsourcing.persistence import (
 from ledger.billing import ChargeLine
 from ledger.catalog import SkuLots, VehicleLoads
 from ledger.drivers import DutyInput, DutyLog
+from ledger.edi import AT7, StatusMessage
 from ledger.errors import (
+    BatchRejected,
     ConcurrencyConflict,
     InvalidInput,
     LedgerError,
@@ -946,6 +948,85 @@ class Ledger(Application[UUID]):
             lambda load, meta: load.correct_accessorial(meta, accessorial_id, quantity, amount),
             reason=reason,
         )
+
+    def record_edi_214(
+        self, caller: Caller, messages: Sequence[StatusMessage], *, carrier: str | None = None
+    ) -> int:
+        """Records a carrier's EDI 214 statuses as stop facts (`source=edi`) or exceptions.
+
+        Every message is checked first (the load exists — and is the carrier's, when one is
+        named — and the stop can be told); then all are recorded in one transaction.
+        """
+        changed: dict[UUID, Load | Stop] = {}
+        problems: list[tuple[int, str, str]] = []
+        plans: list[tuple[StatusMessage, Load, Stop | None]] = []
+        for message in messages:
+            load = self._find(Load, Load.create_id(message.load_reference))
+            if load is None or (carrier is not None and load.carrier_code != carrier):
+                problems.append(
+                    (message.segment, "B10", f"load {message.load_reference} not found")
+                )
+                continue
+            fact, kind, _ = AT7[message.code]
+            stop = None
+            if fact is not None:
+                stop = self._edi_stop(load, kind, message.stop_sequence)
+                if stop is None:
+                    problems.append(
+                        (
+                            message.segment,
+                            "L11",
+                            f"no {kind} stop {message.stop_sequence or ''} on the load",
+                        )
+                    )
+                    continue
+            plans.append((message, load, stop))
+        if problems:
+            raise BatchRejected("EDI 214", problems)
+        for message, load, stop in plans:
+            fact, _, label = AT7[message.code]
+            load = changed.get(load.id, load)  # type: ignore[assignment]
+            tenant = load.tenants[0] if len(load.tenants) == 1 else None
+            meta = Meta(
+                occurred_at=message.occurred_at,
+                actor=caller.actor,
+                source=Source.EDI,
+                reason=message.reason or None,
+                correlation_id=caller.correlation_id,
+                tenant=tenant,
+            )
+            if fact is None or stop is None:
+                overlay = ExceptionKind.DELAYED if message.code == "SD" else ExceptionKind.DAMAGED
+                note = f"EDI 214 {message.code}: {label}" + (
+                    f" ({message.reason})" if message.reason else ""
+                )
+                load.raise_exception(meta, overlay, None, "carrier", note)
+                changed[load.id] = load
+                continue
+            stop = changed.get(stop.id, stop)  # type: ignore[assignment]
+            stop.record_fact(
+                meta, fact, FactDetail(confidence=Decimal("0.7"), note=f"EDI 214 {message.code}")
+            )
+            changed[stop.id] = stop
+            if fact is StopFact.REFUSED:
+                load.raise_exception(
+                    meta,
+                    ExceptionKind.REFUSED,
+                    stop.id,
+                    "dispatch",
+                    f"refused by consignee (EDI {message.code})",
+                )
+                changed[load.id] = load
+        return self._commit(*changed.values())
+
+    def _edi_stop(self, load: Load, kind: StopKind | None, sequence: int | None) -> Stop | None:
+        stops = [self.stop(stop_id) for stop_id in load.stop_ids]
+        if sequence is not None:
+            return next((s for s in stops if s.sequence == sequence), None)
+        matching = [s for s in stops if s.kind is kind]
+        if not matching:
+            return None
+        return matching[0] if kind is StopKind.PICKUP else matching[-1]
 
     # --- invoices ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -66,7 +67,7 @@ class Database:
     def __init__(self, url: str | None = None):
         self.config: StoreConfig = parse_url(url)
         self.sqlite = self.config.backend == "sqlite"
-        self._conn: Any = None
+        self._local = threading.local()  # one connection per thread (web servers use many)
 
     def _connect(self) -> Any:
         if self.sqlite:
@@ -83,13 +84,14 @@ class Database:
 
     @property
     def connection(self) -> Any:
-        if self._conn is None:
-            self._conn = self._connect()
-        return self._conn
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
 
     def reset(self) -> None:
-        """Drops the connection (after an error); the next use opens a new one."""
-        conn, self._conn = self._conn, None
+        """Drops this thread's connection (after an error); the next use opens a new one."""
+        conn, self._local.conn = getattr(self._local, "conn", None), None
         if conn is not None:
             with contextlib.suppress(Exception):  # already broken: closing is best effort
                 conn.close()
