@@ -22,6 +22,7 @@ from projections.runner import Runner
 __all__ = ["Settings", "create_app"]
 
 ERRORS = {
+    400: {"model": ErrorBody, "description": "A body that is not the declared media type"},
     401: {"model": ErrorBody, "description": "No API key, or an unknown or revoked one"},
     403: {"model": ErrorBody, "description": "The key's role may not do this"},
     404: {"model": ErrorBody, "description": "Not found (or another tenant's)"},
@@ -30,6 +31,7 @@ ERRORS = {
         "description": "Refused by a business rule, or a concurrent duplicate",
     },
     422: {"model": ErrorBody, "description": "Bad input: the field, row and rule at fault"},
+    503: {"model": ErrorBody, "description": "The views did not reach `wait_for` in time"},
 }
 
 
@@ -88,4 +90,7 @@ def _mount_graphql(app: FastAPI) -> None:
         from api.graphql.router import graphql_router
     except ImportError:  # the GraphQL schema is optional until it lands
         return
-    app.include_router(graphql_router(app.state.services), prefix="/graphql")
+    # GraphQL documents itself (introspection, GraphiQL); it stays out of the OpenAPI file
+    app.include_router(
+        graphql_router(app.state.services), prefix="/graphql", include_in_schema=False
+    )

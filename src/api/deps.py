@@ -35,8 +35,18 @@ class Services:
     introspection: bool = True
 
     def wait_for(self, position: int | None, timeout: float = 10.0) -> None:
-        """Read-your-writes: block until the views reach `position`."""
-        if position is not None and position > 0 and not self.runner.wait_for(position, timeout):
+        """Read-your-writes: block until the views reach `position` (which must exist)."""
+        if position is None or position <= 0:
+            return
+        head = self.ledger.position
+        if position > head:
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"wait_for {position} is beyond the log head {head}",
+                "wait_for",
+            )
+        if not self.runner.wait_for(position, timeout):
             raise ApiError(503, "views_behind", f"views did not reach position {position} in time")
 
 

@@ -35,7 +35,16 @@ def load_lines(
     }
 
 
-@router.get("/billing/export")
+@router.get(
+    "/billing/export",
+    responses={
+        200: {
+            "description": "The lines, pinned at the position in X-Ledger-Position",
+            "content": {"application/json": {}, "text/csv": {}},
+            "headers": {"X-Ledger-Position": {"schema": {"type": "integer"}}},
+        }
+    },
+)
 def export(
     services: Svc,
     who: Finance,
