@@ -23,6 +23,7 @@ from ledger.imports import parse_duty_jsonl, parse_orders_csv, parse_pings_jsonl
 from ledger.log import iter_log
 from ledger.store import parse_url
 from projections.db import Database
+from projections.jobs import JOBS, run_job
 from projections.migrations import migrate
 from projections.runner import Runner
 from projections.worker import Worker
@@ -199,6 +200,23 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from api.serve import serve  # uvicorn and the scheduler load only for this command
+
+    return serve(args.db, args.host, args.port)
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    ledger, db = _open(args), Database(args.db)
+    migrate(db)
+    result = run_job(args.name, ledger, db)
+    print(
+        f"{result.name}: {'ran' if result.ran else 'did not run'}; "
+        f"{result.emitted} emitted{'; ' + result.detail if result.detail else ''}"
+    )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     ledger = _open(args)
     print(f"store: {parse_url(args.db).redacted()}")
@@ -258,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--once", action="store_true", help="catch up once and exit")
     p_run.add_argument("--batch-size", type=int, default=1000, metavar="N")
     p_run.set_defaults(func=cmd_projections_run)
+
+    serve = commands.add_parser("serve", help="REST + GraphQL + board + worker + scheduler")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    jobs = commands.add_parser("jobs", help="scheduled jobs, run once by hand")
+    job_cmds = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    job_run = job_cmds.add_parser("run", help="run one job once")
+    job_run.add_argument("name", choices=sorted(JOBS))
+    job_run.set_defaults(func=cmd_jobs_run)
 
     keys = commands.add_parser("keys", help="API keys")
     key_cmds = keys.add_subparsers(dest="action", required=True, metavar="ACTION")

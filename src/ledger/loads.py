@@ -43,6 +43,8 @@ class ExceptionKind(enum.StrEnum):
     HELD = "held"
     CLAIM = "claim"
     CONFLICTING_FACTS = "conflicting_facts"
+    DETENTION = "detention"
+    HOS_RISK = "hos_risk"
 
 
 @dataclass(frozen=True)
