@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from api.deps import Services
 from api.errors import ErrorBody, install_error_handlers
 from api.idempotency import IdempotencyMiddleware
-from api.routes import billing, edi, health, loads, orders, stock, telematics
+from api.routes import billing, edi, health, loads, orders, plans, stock, telematics
 from ledger.application import Ledger
 from projections.db import Database
 from projections.migrations import migrate
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
         return response
 
     app.include_router(health.router)
-    for module in (orders, stock, telematics, edi, loads, billing):
+    for module in (orders, stock, telematics, edi, loads, billing, plans):
         app.include_router(module.router, prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
     _mount_graphql(app)
     return app

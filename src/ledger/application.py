@@ -42,6 +42,7 @@ from ledger.events import Clock, LedgerTranscoder, Meta, Source
 from ledger.invoices import Invoice, InvoiceLine
 from ledger.loads import ExceptionKind, Load
 from ledger.orders import Order
+from ledger.plans import PlanFigures, PlannedRoute, PlanRecord, UnplacedOrder
 from ledger.reference import Account, Carrier, Driver, Location, RateCard, Vehicle
 from ledger.stock import StockItem
 from ledger.stops import FactDetail, Stop, StopFact, StopKind
@@ -1027,6 +1028,82 @@ class Ledger(Application[UUID]):
         if not matching:
             return None
         return matching[0] if kind is StopKind.PICKUP else matching[-1]
+
+    # --- plans ------------------------------------------------------------------------------
+
+    def find_plan(self, plan_id: str) -> PlanRecord | None:
+        return self._find(PlanRecord, PlanRecord.create_id(plan_id))
+
+    def record_plan(
+        self,
+        caller: Caller,
+        *,
+        plan_id: str,
+        day: date,
+        fingerprint: str,
+        figures: PlanFigures,
+        routes: Sequence[tuple[PlannedRoute, Sequence[StopPlan], str | None]],
+        unplaced: Sequence[UnplacedOrder],
+    ) -> int:
+        """Records the chosen plan and a load per route (stops in the planned sequence), in one
+        transaction; the same plan recorded again is a no-op."""
+        if self.find_plan(plan_id) is not None:
+            return self.position
+        meta = self.meta(caller, source=Source.PLANNER)
+        aggregates: list[Aggregate] = []
+        for route, stops, customer in routes:
+            tenants: set[str] = {customer} if customer else set()
+            order_ids: list[UUID] = []
+            for plan in stops:
+                self._require_exists(
+                    Location, Location.create_id(plan.location_code), "location", plan.location_code
+                )
+                for order_id in plan.order_ids:
+                    tenants.add(self.order(order_id).tenant)
+                    order_ids.append(order_id)
+            load_id = Load.create_id(route.load_reference)
+            if self._find(Load, load_id) is not None:
+                raise InvalidInput(
+                    f"load {route.load_reference} already exists",
+                    field="load_reference",
+                    rule="unique",
+                )
+            stop_aggregates = [
+                Stop.schedule(
+                    meta,
+                    load_id=load_id,
+                    sequence=i,
+                    kind=p.kind,
+                    location_id=Location.create_id(p.location_code),
+                    window=p.window,
+                    appointment=p.appointment,
+                    service_minutes=p.service_minutes,
+                    order_ids=p.order_ids,
+                )
+                for i, p in enumerate(stops, start=1)
+            ]
+            aggregates.append(
+                Load(
+                    meta=meta,
+                    reference=route.load_reference,
+                    tenants=tuple(sorted(tenants)),
+                    stop_ids=tuple(s.id for s in stop_aggregates),
+                    order_ids=tuple(dict.fromkeys(order_ids)),
+                    planned_km=route.distance_km,
+                    plan_id=plan_id,
+                )
+            )
+            aggregates.extend(stop_aggregates)
+        record = PlanRecord(
+            meta=meta,
+            plan_id=plan_id,
+            day=day,
+            fingerprint=fingerprint,
+            figures=figures,
+            routes=tuple(r for r, _, _ in routes),
+            unplaced=tuple(unplaced),
+        )
+        return self._commit(record, *aggregates)
 
     # --- invoices ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from projections.driver_hos import DriverHos
 from projections.exceptions import ExceptionsQueue
 from projections.inventory import InventoryPositions
 from projections.load_board import LoadBoard
+from projections.orders import Fleet, Orders
 from projections.stop_times import StopTimes
 from projections.vehicles import VehiclePositions
 from projections.view import Batch, View
@@ -43,6 +44,8 @@ def all_views() -> list[View]:
         DriverHos(),
         LoadBoard(),
         BillingLines(),
+        Orders(),
+        Fleet(),
     ]
 
 
