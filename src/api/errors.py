@@ -87,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        body = {
+        body: dict[str, Any] = {
             "code": "http_error",
             "message": str(error.detail),
             "field": None,
