@@ -29,11 +29,29 @@ class RowInserts(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         schema = self.datastore.schema.replace('"', "")
         table = self.events_table_name.replace('"', "")
+        self._qualified = f'"{schema}"."{table}"'
+        self._lock_function = f'SELECT "{schema}".shipledger_lock_events()'
+        self._via_function: bool | None = None
         self._insert_rows = (
             f'INSERT INTO "{schema}"."{table}" '
             "(originator_id, originator_version, topic, state) "
             "VALUES (%s, %s, %s, %s) RETURNING notification_id"
         )
+
+    def _lock_table(self, curs: Any) -> None:
+        """The library's EXCLUSIVE lock, or — for the application role, which may not LOCK a
+        table it can only append to — the same lock through `shipledger_lock_events()`
+        (migration 0004), which takes it with its owner's rights."""
+        if self._via_function is None:
+            with self.datastore.get_connection() as conn, conn.cursor() as check:
+                check.execute("SELECT has_table_privilege(%s, 'UPDATE')", (self._qualified,))
+                row = check.fetchone()
+                self._via_function = not (row and next(iter(row.values())))
+        if not self._via_function:
+            super()._lock_table(curs)
+            return
+        curs.execute(f"SET LOCAL lock_timeout = '{self.datastore.lock_timeout}s'")
+        curs.execute(self._lock_function)
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -1,8 +1,11 @@
 """Database URL → the eventsourcing library's environment (SQLite embedded, PostgreSQL).
 
 `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite:///:memory:` or
-`postgresql://user:password@host:port/dbname[?schema=name]`. The default is the SQLite file
-`shipledger.db` in the working directory; `SHIPLEDGER_DATABASE_URL` overrides it.
+`postgresql://user:password@host:port/dbname[?schema=name][&create_tables=0]`. The default is
+the SQLite file `shipledger.db` in the working directory; `SHIPLEDGER_DATABASE_URL` overrides it.
+
+`create_tables=0` (PostgreSQL) starts the ledger without creating its tables, for a role that
+may not create them (the application role `shipledger_app`: see `projections/audit.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ __all__ = ["DEFAULT_URL", "ENV_VAR", "StoreConfig", "parse_url", "resolve_url"]
 
 ENV_VAR = "SHIPLEDGER_DATABASE_URL"
 DEFAULT_URL = "sqlite:///shipledger.db"
+#: Accepted values of the `create_tables` URL option.
+_FLAGS = {"1": True, "yes": True, "true": True, "0": False, "no": False, "false": False}
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class StoreConfig:
     password: str = ""
     dbname: str = ""
     schema: str = ""
+    create_tables: bool = True
 
     def library_env(self) -> dict[str, str]:
         """The environment the eventsourcing application is constructed with."""
@@ -58,6 +64,8 @@ class StoreConfig:
         }
         if self.schema:
             env["POSTGRES_SCHEMA"] = self.schema
+        if not self.create_tables:
+            env["CREATE_TABLE"] = "n"
         return env
 
     def psycopg_conninfo(self) -> str:
@@ -73,7 +81,10 @@ class StoreConfig:
         if self.backend == "sqlite":
             return self.url
         auth = f"{self.user}@" if self.user else ""
-        suffix = f"?schema={self.schema}" if self.schema else ""
+        options = ([f"schema={self.schema}"] if self.schema else []) + (
+            [] if self.create_tables else ["create_tables=0"]
+        )
+        suffix = f"?{'&'.join(options)}" if options else ""
         return f"postgresql://{auth}{self.host}:{self.port}/{self.dbname}{suffix}"
 
 
@@ -99,6 +110,11 @@ def parse_url(url: str | None = None) -> StoreConfig:
     schema = query.get("schema", [""])[0]
     if schema and not schema.replace("_", "").isalnum():
         raise InvalidInput(f"invalid schema name {schema!r}", field="database_url")
+    create_tables = query.get("create_tables", ["1"])[0].lower()
+    if create_tables not in _FLAGS:
+        raise InvalidInput(
+            f"create_tables must be 1 or 0, got {create_tables!r}", field="database_url"
+        )
     return StoreConfig(
         url=url,
         backend="postgres",
@@ -108,4 +124,5 @@ def parse_url(url: str | None = None) -> StoreConfig:
         password=unquote(parts.password or ""),
         dbname=(parts.path or "/").lstrip("/") or "postgres",
         schema=schema,
+        create_tables=_FLAGS[create_tables],
     )

@@ -18,7 +18,7 @@ import psycopg
 
 from ledger.store import StoreConfig, parse_url
 
-__all__ = ["Cursor", "Database", "OperationalErrors"]
+__all__ = ["Cursor", "Database", "DatabaseErrors", "OperationalErrors"]
 
 #: Errors that mean "the connection or the database went away": reconnect and retry.
 OperationalErrors: tuple[type[Exception], ...] = (
@@ -26,6 +26,10 @@ OperationalErrors: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
+
+
+#: Any error the database reports about a statement (a missing table, a permission, …).
+DatabaseErrors: tuple[type[Exception], ...] = (sqlite3.DatabaseError, psycopg.Error)
 
 
 class Cursor:

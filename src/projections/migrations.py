@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from projections.db import Cursor, Database
+from projections.db import Cursor, Database, DatabaseErrors
 
-__all__ = ["MIGRATIONS_DIR", "Migration", "applied", "migrate", "pending"]
+__all__ = ["MIGRATIONS_DIR", "Migration", "applied", "migrate", "pending", "split_statements"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_DOLLAR_QUOTE = re.compile(r"(?<![A-Za-z0-9_$])\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,26 @@ class Migration:
         if specific.exists():
             text += "\n" + specific.read_text(encoding="utf-8")
         lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
-        return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+        return split_statements("\n".join(lines))
+
+
+def split_statements(text: str) -> list[str]:
+    """Splits SQL on `;`, except inside PostgreSQL dollar quotes (`DO $$ … $$`, `$fn$ … $fn$`)."""
+    statements: list[str] = []
+    start = index = 0
+    while True:
+        semicolon = text.find(";", index)
+        quote = _DOLLAR_QUOTE.search(text, index)
+        if quote is not None and (semicolon == -1 or quote.start() < semicolon):
+            close = text.find(quote.group(0), quote.end())
+            index = len(text) if close == -1 else close + len(quote.group(0))
+            continue
+        if semicolon == -1:
+            statements.append(text[start:])
+            break
+        statements.append(text[start:semicolon])
+        start = index = semicolon + 1
+    return [s.strip() for s in statements if s.strip()]
 
 
 def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -64,9 +84,23 @@ def pending(db: Database, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [m for m in available(directory) if m.version not in done]
 
 
+def _already_applied(db: Database) -> set[str] | None:
+    """The applied versions, read without any DDL (None when the table is not there yet) —
+    so an application role that may not create tables can start on a migrated database."""
+    try:
+        rows = db.query("SELECT version FROM schema_migrations")
+    except DatabaseErrors:
+        db.reset()
+        return None
+    return {str(r[0]) for r in rows}
+
+
 def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Applies every pending migration, each in its own transaction; returns those applied."""
     done: list[Migration] = []
+    known = _already_applied(db)
+    if known is not None and all(m.version in known for m in available(directory)):
+        return done
     for migration in available(directory):
         with db.transaction() as cursor:
             _ensure_table(cursor)

@@ -1,0 +1,1 @@
+-- The application role's grants are PostgreSQL's (0011_app_role_grants.postgres.sql).
