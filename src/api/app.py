@@ -10,10 +10,21 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 
+from api import tracking
 from api.deps import Services
 from api.errors import ErrorBody, install_error_handlers
 from api.idempotency import IdempotencyMiddleware
-from api.routes import billing, edi, health, loads, orders, plans, stock, telematics
+from api.routes import (
+    billing,
+    edi,
+    health,
+    loads,
+    notifications,
+    orders,
+    plans,
+    stock,
+    telematics,
+)
 from ledger.application import Ledger
 from projections.db import Database
 from projections.migrations import migrate
@@ -79,8 +90,9 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
         return response
 
     app.include_router(health.router)
-    for module in (orders, stock, telematics, edi, loads, billing, plans):
+    for module in (orders, stock, telematics, edi, loads, billing, plans, notifications):
         app.include_router(module.router, prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
+    app.include_router(tracking.router)  # public: /track/{token}
     _mount_graphql(app)
     return app
 

@@ -20,6 +20,7 @@ from ledger.store import parse_url
 from projections.db import Database
 from projections.jobs import run_job
 from projections.migrations import migrate
+from projections.notify_sender import NotificationSender
 from projections.worker import Worker
 
 __all__ = ["SCHEDULE", "serve"]
@@ -54,6 +55,21 @@ def _supervise(url: str, stop: threading.Event) -> None:
             stop.wait(2)
 
 
+def _send_notifications(url: str, stop: threading.Event) -> None:
+    """Delivers the outbox's webhooks until `stop`, restarting the sender after a failure."""
+    while not stop.is_set():
+        db = Database(url)
+        sender = NotificationSender(db)
+        try:
+            sender.run(stop, poll=1.0)
+        except Exception:
+            log.exception("notification sender failed; restarting in 2 s")
+            stop.wait(2)
+        finally:
+            sender.close()
+            db.close()
+
+
 def _job(url: str, name: str) -> None:
     ledger, db = Ledger(url), Database(url)
     try:
@@ -78,6 +94,8 @@ def serve(url: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
     stop = threading.Event()
     worker = threading.Thread(target=_supervise, args=(url, stop), name="projections")
     worker.start()
+    sender = threading.Thread(target=_send_notifications, args=(url, stop), name="webhooks")
+    sender.start()
     scheduler = BackgroundScheduler(timezone=UTC)
     for name, seconds in SCHEDULE.items():
         scheduler.add_job(
@@ -111,5 +129,6 @@ def serve(url: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
         stop.set()
         scheduler.shutdown(wait=True)
         worker.join(timeout=30)
+        sender.join(timeout=30)
     log.info("stopped: requests finished, the worker committed its batch, no job running")
     return 0

@@ -8,6 +8,7 @@ recorded, as for a repeated import).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1005,9 +1006,11 @@ class Ledger(Application[UUID]):
                 changed[load.id] = load
                 continue
             stop = changed.get(stop.id, stop)  # type: ignore[assignment]
-            stop.record_fact(
-                meta, fact, FactDetail(confidence=Decimal("0.7"), note=f"EDI 214 {message.code}")
-            )
+            detail = FactDetail(confidence=Decimal("0.7"), note=f"EDI 214 {message.code}")
+            if fact is StopFact.ETA_REPORTED:  # the AT7 time is the estimate, not the report's
+                detail = dataclasses.replace(detail, eta=message.occurred_at)
+                meta = dataclasses.replace(meta, occurred_at=self.clock())
+            stop.record_fact(meta, fact, detail)
             changed[stop.id] = stop
             if fact is StopFact.REFUSED:
                 load.raise_exception(

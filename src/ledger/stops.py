@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -50,6 +51,8 @@ class FactDetail:
     derived_from: tuple[str, ...] = ()
     supersedes: str | None = None
     note: str = ""
+    eta: datetime | None = None  # for an ETA: the predicted arrival (occurred_at: when given)
+    eta_window: TimeWindow | None = None
 
     def __post_init__(self) -> None:
         if not Decimal(0) <= self.confidence <= Decimal(1):

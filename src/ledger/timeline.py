@@ -190,8 +190,10 @@ def fold_stop(records: Iterable[LogRecord]) -> StopState | None:
             continue
         meta = _meta(record)
         if event.fact is StopFact.ETA_REPORTED:
+            # the latest ETA given wins; its time is the prediction, or (older facts and
+            # carriers' messages without one) the fact's own time
             if eta is None or record.position > eta[0]:
-                eta = (record.position, meta.occurred_at)
+                eta = (record.position, event.detail.eta or meta.occurred_at)
             continue
         rank = (SOURCE_PRECEDENCE.get(meta.source, 0), record.position)
         current = best.get(event.fact)

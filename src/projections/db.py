@@ -72,6 +72,8 @@ class Database:
         self.config: StoreConfig = parse_url(url)
         self.sqlite = self.config.backend == "sqlite"
         self._local = threading.local()  # one connection per thread (web servers use many)
+        self._opened: list[Any] = []  # every thread's, so close() closes them all
+        self._opened_lock = threading.Lock()
 
     def _connect(self) -> Any:
         if self.sqlite:
@@ -91,6 +93,8 @@ class Database:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            with self._opened_lock:
+                self._opened.append(conn)
         return conn
 
     def reset(self) -> None:
@@ -101,7 +105,17 @@ class Database:
                 conn.close()
 
     def close(self) -> None:
+        """Closes every connection this object opened, in any thread."""
         self.reset()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with contextlib.suppress(Exception):
+                conn.close()
+        listener = getattr(self, "_listen_conn", None)
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                listener.close()
 
     @contextmanager
     def transaction(self, *, immediate: bool = True) -> Iterator[Cursor]:

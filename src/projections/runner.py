@@ -24,6 +24,7 @@ from projections.driver_hos import DriverHos
 from projections.exceptions import ExceptionsQueue
 from projections.inventory import InventoryPositions
 from projections.load_board import LoadBoard
+from projections.notifications import NotificationOutbox
 from projections.orders import Fleet, Orders
 from projections.stop_times import StopTimes
 from projections.vehicles import VehiclePositions
@@ -46,6 +47,7 @@ def all_views() -> list[View]:
         BillingLines(),
         Orders(),
         Fleet(),
+        NotificationOutbox(),
     ]
 
 
