@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request, Response
 
 from api import tracking
+from api.board import board_router
 from api.deps import Services
 from api.errors import ErrorBody, install_error_handlers
 from api.idempotency import IdempotencyMiddleware
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
     for module in (orders, stock, telematics, edi, loads, billing, plans, notifications):
         app.include_router(module.router, prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
     app.include_router(tracking.router)  # public: /track/{token}
+    app.include_router(board_router)  # the dispatcher's board: /board
     _mount_graphql(app)
     return app
 
