@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     IntegrityError,
     JSONTranscoder,
+    PersistenceError,
     ProcessRecorder,
     Tracking,
     Transcoder,
@@ -149,7 +150,16 @@ class Ledger(Application[UUID]):
         self.retention = retention
         library_env = self.store.library_env()
         library_env.update(env or {})
-        super().__init__(env=library_env)
+        for attempt in range(6):
+            try:
+                super().__init__(env=library_env)
+                break
+            except PersistenceError:
+                # Two processes starting on a new database both create the library's tables;
+                # PostgreSQL can refuse one ("tuple concurrently updated"): try again.
+                if attempt == 5:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         self._ping_logs: dict[UUID, PingLog] = {}
         self._known: set[UUID] = set()
         self._devices: dict[str, bool | float] = {}  # True, or negative until (monotonic)

@@ -18,9 +18,17 @@ from ledger.ids import natural_id
 __all__ = ["StockItem"]
 
 
+#: No movement is larger than this (a typo, not a warehouse): 10^9 units.
+MAX_QUANTITY = 1_000_000_000
+
+
 def _positive(quantity: int, field: str = "quantity") -> int:
     if quantity <= 0:
         raise InvalidInput(f"{field} must be positive, got {quantity}", field=field, rule="> 0")
+    if quantity > MAX_QUANTITY:
+        raise InvalidInput(
+            f"{field} {quantity} is more than {MAX_QUANTITY}", field=field, rule="<= 10^9"
+        )
     return quantity
 
 
@@ -187,6 +195,7 @@ class StockItem(Aggregate):
         meta.require_reason("a stock adjustment")
         if delta == 0:
             raise InvalidInput("delta must not be zero", field="delta", rule="!= 0")
+        _positive(abs(delta), "delta")
         if delta < 0 and -delta > self.available:
             raise InsufficientStock(
                 f"cannot adjust {self.sku} by {delta}: only {self.available} uncommitted",

@@ -67,9 +67,11 @@ class OrderLine:
     def __post_init__(self) -> None:
         if not self.sku:
             raise InvalidInput("sku must not be empty", field="sku", rule="required")
-        if self.quantity <= 0:
+        if not 0 < self.quantity <= 1_000_000_000:
             raise InvalidInput(
-                f"quantity must be positive, got {self.quantity}", field="quantity", rule="> 0"
+                f"quantity must be between 1 and 10^9, got {self.quantity}",
+                field="quantity",
+                rule="1..10^9",
             )
         if self.weight_kg < 0 or self.volume_m3 < 0:
             raise InvalidInput("weight and volume must not be negative", field="weight_kg")

@@ -29,7 +29,7 @@ Reader = Annotated[
 
 class LineIn(BaseModel):
     sku: str = Field(min_length=1, examples=["SKU-COFFEE-1KG"])
-    quantity: int = Field(gt=0, examples=[40])
+    quantity: int = Field(gt=0, le=1_000_000_000, examples=[40])
     weight_kg: Decimal = Field(default=Decimal(0), ge=0)
     volume_m3: Decimal = Field(default=Decimal(0), ge=0)
 

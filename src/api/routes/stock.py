@@ -38,7 +38,7 @@ class ReceiptIn(BaseModel):
     warehouse: str = Field(min_length=1, examples=["WH-CHI-1"])
     sku: str = Field(min_length=1)
     lot: str = ""
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=1_000_000_000)
     expiry: date | None = None
     occurred_at: AwareDatetime | None = None
     reason: str | None = None
@@ -63,7 +63,11 @@ def receive(body: ReceiptIn, request: Request, services: Svc, who: Warehouse) ->
 
 class MovementIn(BaseModel):
     kind: Literal["reserve", "release", "adjust", "quarantine", "release_quarantine", "damage"]
-    quantity: int = Field(description="units; for adjust, the signed change of on hand")
+    quantity: int = Field(
+        ge=-1_000_000_000,
+        le=1_000_000_000,
+        description="units; for adjust, the signed change of on hand",
+    )
     order_id: UUID | None = None
     reason: str | None = None
     from_quarantine: bool = False

@@ -1,0 +1,1 @@
+-- SQLite's integers are 64-bit already (see 0012_wide_quantities.postgres.sql).
