@@ -17,7 +17,9 @@ from api.app import Settings, create_app
 from api.keys import create_key, has_keys
 from ledger.application import Ledger
 from ledger.store import parse_url
+from planner.eta_travel import planner_travel
 from projections.db import Database
+from projections.eta_policy import EtaPolicy
 from projections.jobs import run_job
 from projections.migrations import migrate
 from projections.notify_sender import NotificationSender
@@ -70,6 +72,20 @@ def _send_notifications(url: str, stop: threading.Event) -> None:
             db.close()
 
 
+def _predict_etas(url: str, stop: threading.Event) -> None:
+    """Keeps the remaining stops' ETAs recorded as facts, until `stop`."""
+    while not stop.is_set():
+        try:
+            db = Database(url)
+            policy = EtaPolicy(Ledger(url), planner_travel(), db=db)
+            while not stop.is_set():
+                if not policy.run_once():
+                    stop.wait(1.0)
+        except Exception:
+            log.exception("ETA policy failed; restarting in 2 s")
+            stop.wait(2)
+
+
 def _job(url: str, name: str) -> None:
     ledger, db = Ledger(url), Database(url)
     try:
@@ -96,6 +112,8 @@ def serve(url: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
     worker.start()
     sender = threading.Thread(target=_send_notifications, args=(url, stop), name="webhooks")
     sender.start()
+    predictor = threading.Thread(target=_predict_etas, args=(url, stop), name="etas")
+    predictor.start()
     scheduler = BackgroundScheduler(timezone=UTC)
     for name, seconds in SCHEDULE.items():
         scheduler.add_job(
@@ -130,5 +148,6 @@ def serve(url: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
         scheduler.shutdown(wait=True)
         worker.join(timeout=30)
         sender.join(timeout=30)
+        predictor.join(timeout=30)
     log.info("stopped: requests finished, the worker committed its batch, no job running")
     return 0

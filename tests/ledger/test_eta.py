@@ -1,0 +1,300 @@
+"""Predicted arrivals: worked examples of `ledger.eta.predict` with the planner's travel model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from ledger.eta import (
+    DwellSource,
+    EtaRules,
+    Leg,
+    Position,
+    RestKind,
+    Travel,
+    UpcomingStop,
+    eta_detail,
+    expected_dwell,
+    predict,
+    remaining_stops,
+    reported_eta,
+    supports_eta_detail,
+)
+from ledger.events import Source
+from ledger.geofence import haversine_m
+from ledger.hos import DutyStatus, HosState
+from ledger.stops import FactDetail, StopFact, StopKind
+from ledger.timeline import ResolvedFact, StopState
+from ledger.values import GeoPoint, TimeWindow
+from planner.model import Location, TravelModel
+from planner.travel import build_travel_for
+
+NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+YARD = GeoPoint(41.80, -87.75)
+
+
+def planner_travel(speed_kmh: float = 60.0, detour_factor: float = 1.0) -> Travel:
+    """The planner's haversine travel model, read leg by leg along a path."""
+    model = TravelModel(kind="haversine", detour_factor=detour_factor, speed_kmh=speed_kmh)
+
+    def legs(path: Sequence[GeoPoint]) -> list[Leg]:
+        places = tuple(Location(str(i), lat=p.lat, lon=p.lon) for i, p in enumerate(path))
+        matrix = build_travel_for(model, places)
+        return [
+            Leg(float(matrix.distance[i, i + 1]), float(matrix.time[i, i + 1]))
+            for i in range(len(path) - 1)
+        ]
+
+    return legs
+
+
+def km(a: GeoPoint, b: GeoPoint) -> float:
+    return haversine_m(a.lat, a.lon, b.lat, b.lon) / 1000.0
+
+
+def north(point: GeoPoint, kilometres: float) -> GeoPoint:
+    return GeoPoint(point.lat + kilometres / 111.195, point.lon)
+
+
+def stop(
+    point: GeoPoint,
+    *,
+    service: int = 30,
+    arrived_at: datetime | None = None,
+    appointment: TimeWindow | None = None,
+    location: UUID | None = None,
+) -> UpcomingStop:
+    return UpcomingStop(uuid4(), location or uuid4(), point, service, appointment, arrived_at)
+
+
+def hos(**left: timedelta) -> HosState:
+    clocks = {
+        "drive_remaining": timedelta(hours=11),
+        "window_remaining": timedelta(hours=14),
+        "until_break": timedelta(hours=8),
+        "cycle_remaining": timedelta(hours=70),
+    }
+    clocks.update(left)
+    return HosState(
+        at=NOW, status=DutyStatus.DRIVING, status_since=NOW - timedelta(hours=1), violations=(),
+        **clocks,
+    )  # fmt: skip
+
+
+def at_yard() -> Position:
+    return Position(YARD, NOW, "DEV-1:s1")
+
+
+def close(a: datetime, b: datetime) -> bool:
+    """Equal to within a second (floating-point minutes)."""
+    return abs(a - b) <= timedelta(seconds=1)
+
+
+def minutes(value: float) -> timedelta:
+    return timedelta(minutes=value)
+
+
+def test_arrival_is_now_plus_distance_over_speed_when_driving_a_straight_leg() -> None:
+    there = north(YARD, 30)
+    distance = km(YARD, there)
+
+    [eta] = predict(at_yard(), [stop(there)], NOW, {}, None, planner_travel(60.0))
+
+    assert close(eta.arrival, NOW + minutes(distance))
+    assert eta.km == pytest.approx(distance)
+    assert eta.drive_minutes == pytest.approx(distance)  # 60 km/h: a minute per km
+    assert not eta.arrived and eta.rests == ()
+    assert (eta.basis, eta.made_at) == ("DEV-1:s1", NOW)
+
+
+def test_the_detour_factor_and_speed_of_the_travel_model_apply_when_given() -> None:
+    there = north(YARD, 30)
+
+    [eta] = predict(at_yard(), [stop(there)], NOW, {}, None, planner_travel(45.0, 1.3))
+
+    expected = km(YARD, there) * 1.3 / 45.0 * 60.0
+    assert close(eta.arrival, NOW + minutes(expected))
+
+
+def test_dwell_is_the_median_of_the_last_dwells_when_the_location_has_history() -> None:
+    first, second = stop(north(YARD, 10), service=30), stop(north(YARD, 20))
+    older = [minutes(500), minutes(500)]  # beyond the last 10: forgotten
+    recent = [minutes(m) for m in (20, 200, 25, 30, 22, 24, 26, 21, 23, 27)]
+    history = {first.location_id: older + recent}
+
+    etas = predict(at_yard(), [first, second], NOW, history, None, planner_travel(60.0))
+
+    assert etas[0].dwell.source is DwellSource.LEARNED
+    assert etas[0].dwell.samples == 10
+    assert etas[0].dwell.minutes == pytest.approx(24.5)
+    assert etas[0].departure == etas[0].arrival + minutes(24.5)
+    leg = km(north(YARD, 10), north(YARD, 20))
+    assert close(etas[1].arrival, etas[0].departure + minutes(leg))
+
+
+def test_dwell_falls_back_to_planned_service_minutes_when_history_is_short() -> None:
+    here = stop(north(YARD, 10), service=45)
+    history = {here.location_id: [minutes(200), minutes(210)]}
+
+    dwell = expected_dwell(here, history, EtaRules(min_samples=3))
+
+    assert (dwell.minutes, dwell.source, dwell.samples) == (45.0, DwellSource.PLANNED, 0)
+
+
+def test_a_30_minute_break_is_taken_when_until_break_runs_out_before_the_stop() -> None:
+    there = north(YARD, 60)  # an hour away at 60 km/h
+    driver = hos(until_break=minutes(20))
+
+    [eta] = predict(at_yard(), [stop(there)], NOW, {}, driver, planner_travel(60.0))
+
+    assert [(r.kind, r.start, r.end) for r in eta.rests] == [
+        (RestKind.BREAK, NOW + minutes(20), NOW + minutes(50))
+    ]
+    assert close(eta.arrival, NOW + minutes(km(YARD, there) + 30))
+
+
+def test_a_10_hour_reset_is_taken_when_the_driving_time_runs_out() -> None:
+    there = north(YARD, 60)
+    driver = hos(drive_remaining=minutes(40))
+
+    [eta] = predict(at_yard(), [stop(there)], NOW, {}, driver, planner_travel(60.0))
+
+    assert [r.kind for r in eta.rests] == [RestKind.RESET]
+    assert eta.rests[0].end - eta.rests[0].start == timedelta(hours=10)
+    assert close(eta.arrival, NOW + timedelta(hours=10) + minutes(km(YARD, there)))
+
+
+def test_a_dwell_of_30_minutes_or_more_counts_as_the_break() -> None:
+    first, second = stop(north(YARD, 10), service=40), stop(north(YARD, 40))
+    driver = hos(until_break=minutes(20))
+
+    etas = predict(at_yard(), [first, second], NOW, {}, driver, planner_travel(60.0))
+
+    assert [eta.rests for eta in etas] == [(), ()]
+
+
+def test_a_break_under_way_counts_toward_the_required_one() -> None:
+    there = north(YARD, 10)
+    driver = HosState(
+        at=NOW,
+        status=DutyStatus.OFF_DUTY,
+        status_since=NOW - minutes(20),
+        drive_remaining=timedelta(hours=5),
+        window_remaining=timedelta(hours=8),
+        until_break=timedelta(0),
+        cycle_remaining=timedelta(hours=40),
+        violations=(),
+    )
+
+    [eta] = predict(at_yard(), [stop(there)], NOW, {}, driver, planner_travel(60.0))
+
+    assert [(r.kind, r.end) for r in eta.rests] == [(RestKind.BREAK, NOW + minutes(10))]
+
+
+def test_the_eta_window_widens_with_distance() -> None:
+    near, far = stop(north(YARD, 5), service=0), stop(north(YARD, 80), service=0)
+    rules = EtaRules(base_margin=minutes(5), margin_per_km=timedelta(seconds=15))
+
+    etas = predict(at_yard(), [near, far], NOW, {}, None, planner_travel(60.0), rules=rules)
+
+    widths = [eta.window.end - eta.window.start for eta in etas]
+    assert widths[0] < widths[1]
+    half = minutes(5) + timedelta(seconds=15) * etas[1].km
+    assert abs(widths[1] / 2 - half) < timedelta(seconds=1)
+    assert all(eta.window.contains(eta.arrival) for eta in etas)
+
+
+def test_a_stop_the_vehicle_is_at_is_left_after_its_expected_dwell() -> None:
+    here = stop(north(YARD, 10), service=30, arrived_at=NOW - minutes(10))
+    then = stop(north(YARD, 25))
+    position = Position(north(YARD, 10), NOW, "DEV-1:s9")
+
+    etas = predict(position, [here, then], NOW, {}, None, planner_travel(60.0))
+
+    assert etas[0].arrived and etas[0].arrival == NOW - minutes(10)
+    assert etas[0].departure == NOW + minutes(20)
+    assert close(etas[1].arrival, NOW + minutes(35))
+
+
+def test_an_overstay_leaves_no_earlier_than_now() -> None:
+    here = stop(north(YARD, 10), service=30, arrived_at=NOW - minutes(90))
+    position = Position(north(YARD, 10), NOW, "DEV-1:s9")
+
+    [eta] = predict(position, [here], NOW, {}, None, planner_travel(60.0))
+
+    assert eta.departure == NOW
+
+
+def test_service_waits_for_the_appointment_when_the_vehicle_is_early() -> None:
+    appointment = TimeWindow(NOW + minutes(60), NOW + minutes(90))
+    first = stop(north(YARD, 10), service=20, appointment=appointment)
+    second = stop(north(YARD, 20))
+
+    etas = predict(at_yard(), [first, second], NOW, {}, None, planner_travel(60.0))
+
+    assert etas[0].arrival < appointment.start
+    assert etas[0].departure == appointment.start + minutes(20)
+
+
+def state(sequence: int, *, arrived: bool = False, departed: bool = False) -> StopState:
+    def fact(kind: StopFact, at: datetime) -> ResolvedFact:
+        return ResolvedFact(kind, at, Source.GPS, sequence * 10, f"s{sequence}:{kind.value}")
+
+    facts = {}
+    if arrived:
+        facts[StopFact.ARRIVED] = fact(StopFact.ARRIVED, NOW - timedelta(hours=4 - sequence))
+    if departed:
+        facts[StopFact.DEPARTED] = fact(StopFact.DEPARTED, NOW - timedelta(hours=3.5 - sequence))
+    return StopState(
+        stop_id=UUID(int=sequence),
+        load_id=UUID(int=99),
+        sequence=sequence,
+        kind=StopKind.DELIVERY,
+        location_id=UUID(int=100 + sequence),
+        window=TimeWindow(NOW, NOW + timedelta(hours=8)),
+        appointment=None,
+        service_minutes=30,
+        facts=facts,
+        eta=None,
+        computed_from=(1,),
+    )
+
+
+def test_remaining_stops_are_those_not_departed_after_the_last_one_reached() -> None:
+    stops = [
+        state(1, arrived=True, departed=True),
+        state(2),  # passed without any fact: not waited for
+        state(3, arrived=True),  # here now
+        state(4),
+    ]
+    points = {s.location_id: north(YARD, s.sequence) for s in stops}
+
+    ahead = remaining_stops(stops, points)
+
+    assert [s.stop_id for s in ahead] == [UUID(int=3), UUID(int=4)]
+    assert ahead[0].arrived_at == NOW - timedelta(hours=1)
+    assert ahead[1].arrived_at is None
+
+
+def test_an_eta_reported_the_older_way_carries_no_predicted_time_in_its_detail() -> None:
+    assert reported_eta(FactDetail(note="EDI 214 X2")) is None
+
+
+@pytest.mark.xfail(
+    not supports_eta_detail(),
+    strict=True,
+    reason="needs lead's change: FactDetail.eta and FactDetail.eta_window",
+)
+def test_an_eta_fact_detail_keeps_the_predicted_arrival_and_its_window() -> None:
+    [eta] = predict(at_yard(), [stop(north(YARD, 30))], NOW, {}, None, planner_travel(60.0))
+
+    detail = eta_detail(eta, supersedes="stop:7")
+
+    assert reported_eta(detail) == eta.arrival
+    assert getattr(detail, "eta_window", None) == eta.window
+    assert detail.derived_from == ("DEV-1:s1",)
+    assert detail.supersedes == "stop:7"
+    assert "30.0 km" in detail.note
