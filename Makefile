@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
+	$(BIN)/shipledger demo --if-empty
 	$(BIN)/shipledger serve
 
 lint: install

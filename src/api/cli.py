@@ -15,6 +15,7 @@ from typing import TextIO
 from uuid import UUID
 
 from api import audit_cmd, billing_cmd, timeline_cmd
+from api.demo import command as demo_command
 from api.keys import Role, create_key, revoke_key
 from ledger.application import Caller, Ledger
 from ledger.errors import BatchRejected, LedgerError
@@ -302,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     timeline_cmd.add_parser(commands)
     billing_cmd.add_parser(commands)
     audit_cmd.add_parser(commands)
+    demo_command.add_parser(commands)
     _add_planner(commands)
     return parser
 
