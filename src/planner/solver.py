@@ -305,7 +305,12 @@ class _Routing:
                         shift_start, shift_start + first_limit, rest, False, f"break:{v}:0"
                     )
                 )
-            count = (end_max - shift_start) // limit + 1
+            # Breaks taken as late as allowed cover the longest possible day with this many:
+            # the first segment, then 30 min of rest and up to 8 h more per break.
+            span = end_max - shift_start
+            count = -(-(span - first_limit) // (limit + rest))
+            if hos.driven_since_break > 0:
+                count -= 1  # the first break is the mandatory one above
             for k in range(count):
                 intervals.append(
                     solver.FixedDurationIntervalVar(
