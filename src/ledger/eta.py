@@ -8,23 +8,24 @@ walks the route forward in time:
 - driving: each leg takes the travel model's minutes × the vehicle's pace — actual over
   modelled driving minutes on its latest stretches, the leg under way included
   (`learned_pace`; 1, the model as it is, when unknown);
-- dwell: the median of the last reconciled dwells at the stop's location when there are
-  enough of them, otherwise the stop's planned service minutes; service waits for an
-  appointment's start;
+- dwell: the median of the last reconciled dwells at the stop's location drawn toward the
+  stop's planned service minutes (those alone when there is no history); service waits for
+  the appointment, or the window, to open (as the planner schedules it); a vehicle already
+  there longer than usual is expected to stay like the longer past visits;
 - rests: a 30-min break when the driving left before the break runs out on a leg (a dwell of
   30 min or more counts as that break), a 10-h reset when the 11-h driving or the 14-h window
   runs out, a 34-h restart when the cycle does; a rest already under way when the prediction
-  is made counts toward the first one;
+  is made counts toward the first one, and a driver off duty on the way is on a break that
+  lasts its 30 minutes; before the route starts, a driver on duty is doing the pre-trip
+  inspection;
 - uncertainty: the window around each arrival is a base margin, plus a margin per km driven
   to reach it, plus a share of each dwell on the way — it widens with distance.
 
-How an ETA is recorded (the representation, decided here): an `ETA_REPORTED` stop fact whose
-`meta.occurred_at` is the moment the prediction describes (`Prediction.made_at`: the time of
-the fix or fact it starts from), whose `detail.eta` is the predicted arrival and whose
-`detail.eta_window` is the window. The record time says when the ledger gave it, so "what ETA
-did we give at 9:00" is the latest ETA fact known at 9:00. `FactDetail.eta` and
-`FactDetail.eta_window` are the lead's change to `ledger.stops`; until it lands,
-`eta_detail` cannot build such a detail and says so.
+How an ETA is recorded (`eta_detail`): an `ETA_REPORTED` stop fact whose `meta.occurred_at`
+is the moment the prediction describes (`StopEta.made_at`: the time of the fix or fact it
+starts from), whose `detail.eta` is the predicted arrival and `detail.eta_window` its window,
+and which names the ETA it supersedes. The record time says when the ledger gave it, so "what
+ETA did we give at 9:00" is the latest ETA fact known at 9:00 (`fold_stop` reads it).
 
 Travel is a port (`Travel`): the ledger imports no planner, so the caller passes the
 planner's travel model (haversine × detour factor at an average speed) through it.
@@ -32,13 +33,12 @@ planner's travel model (haversine × detour factor at an average speed) through 
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from ledger.errors import InvalidInput
@@ -64,8 +64,6 @@ __all__ = [
     "learned_pace",
     "predict",
     "remaining_stops",
-    "reported_eta",
-    "supports_eta_detail",
 ]
 
 _ZERO = timedelta(0)
@@ -106,6 +104,7 @@ class UpcomingStop:
     service_minutes: int
     appointment: TimeWindow | None = None
     arrived_at: datetime | None = None
+    window: TimeWindow | None = None
 
 
 class DwellSource(enum.StrEnum):
@@ -139,10 +138,12 @@ class Rest:
 
 @dataclass(frozen=True)
 class EtaRules:
-    """How dwell is learned and how wide the window around an arrival is."""
+    """The prediction's settings: how dwell and pace are learned, how long a pre-trip
+    inspection takes, how wide the window around an arrival is, and the Hours of Service."""
 
     dwell_samples: int = 10  # the last N reconciled dwells at a location
-    min_samples: int = 3  # fewer than this: the planned service minutes
+    min_samples: int = 1  # fewer than this: the planned service minutes
+    planned_weight: float = 1.0  # the planned service minutes count as this many dwells
     base_margin: timedelta = timedelta(minutes=5)
     margin_per_km: timedelta = timedelta(seconds=15)
     dwell_margin: float = 0.25  # share of each dwell on the way added to the margin
@@ -157,6 +158,8 @@ class EtaRules:
             raise InvalidInput(
                 "need 1 <= min_samples <= dwell_samples", field="min_samples", rule="range"
             )
+        if self.planned_weight < 0:
+            raise InvalidInput("planned_weight must not be negative", field="planned_weight")
         if self.base_margin < _ZERO or self.margin_per_km < _ZERO or self.dwell_margin < 0:
             raise InvalidInput("margins must not be negative", field="base_margin", rule=">= 0")
         low, high = self.pace_bounds
@@ -202,7 +205,7 @@ def remaining_stops(
     """The planned sequence still ahead: stops without a reconciled departure, after the last
     stop the vehicle reached (a stop passed without any fact is not waited for)."""
     ordered = sorted(stops, key=lambda s: s.sequence)
-    reached = [i for i, s in enumerate(ordered) if s.arrival is not None or s.departure]
+    reached = [i for i, s in enumerate(ordered) if s.arrival is not None or s.departure is not None]
     first = reached[-1] if reached else 0
     ahead = []
     for state in ordered[first:]:
@@ -215,6 +218,7 @@ def remaining_stops(
                 point=points[state.location_id],
                 service_minutes=state.service_minutes,
                 appointment=state.appointment,
+                window=state.window,
                 arrived_at=state.arrival.occurred_at if state.arrival else None,
             )
         )
@@ -229,16 +233,24 @@ def expected_dwell(
     elapsed: timedelta | None = None,
 ) -> Dwell:
     """The median of the last reconciled dwells at the stop's location (most recent last),
-    or the stop's planned service minutes when there are too few of them. For a vehicle
-    already there `elapsed`, the median of those past dwells that lasted longer (none: it
-    is about to leave)."""
+    drawn toward the stop's planned service minutes by `rules.planned_weight` (a few dwells
+    are a weak guide); the planned minutes alone when there are too few dwells. For a
+    vehicle already there `elapsed`, the median of the past dwells that lasted longer (none:
+    it is about to leave)."""
     recent = list(history.get(stop.location_id, ()))[-rules.dwell_samples :]
+    planned = float(stop.service_minutes)
     if len(recent) < rules.min_samples:
-        return Dwell(float(stop.service_minutes), DwellSource.PLANNED)
+        return Dwell(planned, DwellSource.PLANNED)
     if elapsed is not None:
-        recent = [d for d in recent if d > elapsed] or [elapsed]
-    median = statistics.median(d.total_seconds() / 60.0 for d in recent)
-    return Dwell(median, DwellSource.LEARNED, len(recent))
+        longer = [d for d in recent if d > elapsed] or [elapsed]
+        return Dwell(_median_minutes(longer), DwellSource.LEARNED, len(recent))
+    n, weight = len(recent), rules.planned_weight
+    minutes = (n * _median_minutes(recent) + weight * planned) / (n + weight)
+    return Dwell(minutes, DwellSource.LEARNED, n)
+
+
+def _median_minutes(spans: Sequence[timedelta]) -> float:
+    return statistics.median(d.total_seconds() / 60.0 for d in spans)
 
 
 @dataclass(frozen=True)
@@ -270,7 +282,7 @@ def learned_pace(
 class _Clocks:
     """The driver's Hours of Service, run forward: what is left, and the rests they force."""
 
-    def __init__(self, state: HosState | None, now: datetime, rules: HosRules):
+    def __init__(self, state: HosState | None, rules: HosRules):
         self.rules = rules
         self.enabled = state is not None
         if state is None:
@@ -364,7 +376,8 @@ def predict(
     Legs take the travel model's minutes × `pace`. `hos_state` None means the driver's hours
     are unknown: no rest is forced. A route not `started` (no stop reached yet) whose driver
     is on duty, not driving, waits for the pre-trip inspection: it leaves `rules.pre_trip`
-    after the driver came on duty.
+    after the driver came on duty. A driver off duty on the way is on a break that lasts its
+    30 minutes.
     """
     if pace <= 0:
         raise InvalidInput(f"pace must be positive, got {pace}", field="pace", rule="> 0")
@@ -373,8 +386,9 @@ def predict(
     legs = travel([position.point, *(stop.point for stop in remaining)])
     if len(legs) != len(remaining):
         raise ValueError(f"travel gave {len(legs)} legs for {len(remaining)} stops")
-    clocks = _Clocks(hos_state, now, rules.hos)
+    clocks = _Clocks(hos_state, rules.hos)
     t = now
+    under_way: list[Rest] = []  # a rest the driver is taking now, before the next leg
     if (
         not started
         and hos_state is not None
@@ -384,6 +398,17 @@ def predict(
     ):
         t = max(now, hos_state.status_since + rules.pre_trip)
         clocks.at_stop(hos_state.status_since, now, t)
+    elif (
+        started
+        and hos_state is not None
+        and hos_state.status in (DutyStatus.OFF_DUTY, DutyStatus.SLEEPER_BERTH)
+        and hos_state.status_since is not None
+        and remaining[0].arrived_at is None
+    ):  # off duty on the way: a break, which lasts its 30 minutes
+        t = max(now, hos_state.status_since + rules.hos.break_length)
+        clocks.at_stop(hos_state.status_since, now, t)
+        if t > now:
+            under_way.append(Rest(RestKind.BREAK, now, t))
     km = drive_minutes = 0.0
     margin = rules.base_margin
     result = []
@@ -396,13 +421,13 @@ def predict(
         else:
             minutes = leg.minutes * pace
             t, rests = clocks.drive_for(t, minutes)
+            rests, under_way = under_way + rests, []
             km += leg.km
             drive_minutes += minutes
             margin += rules.margin_per_km * leg.km
             arrival, arrived = t, False
-        start = arrival
-        if stop.appointment is not None and stop.appointment.start > start:
-            start = stop.appointment.start
+        opens = stop.appointment or stop.window  # service starts when it opens, as planned
+        start = max(arrival, opens.start) if opens is not None else arrival
         departure = max(t, start + timedelta(minutes=dwell.minutes))
         clocks.at_stop(arrival, max(t, arrival), departure)
         window = (
@@ -434,35 +459,15 @@ def predict(
 # --- the recorded form -------------------------------------------------------------------------
 
 
-def supports_eta_detail() -> bool:
-    """Whether `FactDetail` carries a predicted time (`eta`, `eta_window`): the lead's change."""
-    names = {f.name for f in dataclasses.fields(FactDetail)}
-    return {"eta", "eta_window"} <= names
-
-
 def eta_detail(
     eta: StopEta, *, supersedes: str | None, derived_from: tuple[str, ...] = ()
 ) -> FactDetail:
     """The detail of an `ETA_REPORTED` fact: the predicted arrival, its window, what it was
     computed from, and the ETA it replaces."""
-    if not supports_eta_detail():
-        raise NotImplementedError(
-            "FactDetail has no eta/eta_window fields yet: an ETA cannot be recorded with its "
-            "prediction time kept apart from the predicted time"
-        )
-    # By keyword, so this module type-checks both before and after the fields exist.
-    fields: dict[str, Any] = {
-        "eta": eta.arrival,
-        "eta_window": eta.window,
-        "derived_from": (eta.basis, *derived_from),
-        "supersedes": supersedes,
-        "note": eta.describe(),
-    }
-    return FactDetail(**fields)
-
-
-def reported_eta(detail: FactDetail) -> datetime | None:
-    """The predicted arrival an ETA fact's detail carries (None for an ETA reported the older
-    way, whose `occurred_at` is the estimate itself, as EDI 214 X2/AG do)."""
-    value = getattr(detail, "eta", None)
-    return value if isinstance(value, datetime) else None
+    return FactDetail(
+        eta=eta.arrival,
+        eta_window=eta.window,
+        derived_from=(eta.basis, *derived_from),
+        supersedes=supersedes,
+        note=eta.describe(),
+    )

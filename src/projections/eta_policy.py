@@ -49,7 +49,6 @@ from ledger.eta import (
     learned_pace,
     predict,
     remaining_stops,
-    reported_eta,
 )
 from ledger.events import Meta, Source
 from ledger.history import DUTY_LOOKBACK_DAYS
@@ -445,7 +444,7 @@ class EtaPolicy:
                 and event.fact is StopFact.ETA_REPORTED
                 and event.meta.actor == ACTOR
             ):
-                predicted = reported_eta(event.detail)
+                predicted = event.detail.eta
                 if predicted is not None:
                     last = _Reported(f"{record.stream}:{record.version}", predicted)
         return last

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from ledger.eta import (
+    Driven,
     DwellSource,
     EtaRules,
     Leg,
@@ -18,15 +19,14 @@ from ledger.eta import (
     UpcomingStop,
     eta_detail,
     expected_dwell,
+    learned_pace,
     predict,
     remaining_stops,
-    reported_eta,
-    supports_eta_detail,
 )
 from ledger.events import Source
 from ledger.geofence import haversine_m
 from ledger.hos import DutyStatus, HosState
-from ledger.stops import FactDetail, StopFact, StopKind
+from ledger.stops import StopFact, StopKind
 from ledger.timeline import ResolvedFact, StopState
 from ledger.values import GeoPoint, TimeWindow
 from planner.model import Location, TravelModel
@@ -125,7 +125,11 @@ def test_dwell_is_the_median_of_the_last_dwells_when_the_location_has_history() 
     recent = [minutes(m) for m in (20, 200, 25, 30, 22, 24, 26, 21, 23, 27)]
     history = {first.location_id: older + recent}
 
-    etas = predict(at_yard(), [first, second], NOW, history, None, planner_travel(60.0))
+    rules = EtaRules(planned_weight=0)
+
+    etas = predict(
+        at_yard(), [first, second], NOW, history, None, planner_travel(60.0), rules=rules
+    )
 
     assert etas[0].dwell.source is DwellSource.LEARNED
     assert etas[0].dwell.samples == 10
@@ -133,6 +137,26 @@ def test_dwell_is_the_median_of_the_last_dwells_when_the_location_has_history() 
     assert etas[0].departure == etas[0].arrival + minutes(24.5)
     leg = km(north(YARD, 10), north(YARD, 20))
     assert close(etas[1].arrival, etas[0].departure + minutes(leg))
+
+
+def test_a_few_dwells_are_drawn_toward_the_planned_service_minutes() -> None:
+    here = stop(north(YARD, 10), service=30)
+    history = {here.location_id: [minutes(60)]}
+
+    dwell = expected_dwell(here, history, EtaRules(planned_weight=1))
+
+    assert (dwell.minutes, dwell.source, dwell.samples) == (45.0, DwellSource.LEARNED, 1)
+
+
+def test_a_long_stay_is_expected_to_last_like_the_longer_visits_there() -> None:
+    here = stop(north(YARD, 10), service=30)
+    history = {here.location_id: [minutes(m) for m in (20, 25, 30, 70, 90)]}
+
+    staying = expected_dwell(here, history, elapsed=minutes(40))
+    overstaying = expected_dwell(here, history, elapsed=minutes(100))
+
+    assert staying.minutes == 80.0
+    assert overstaying.minutes == 100.0  # longer than any: about to leave
 
 
 def test_dwell_falls_back_to_planned_service_minutes_when_history_is_short() -> None:
@@ -239,6 +263,43 @@ def test_service_waits_for_the_appointment_when_the_vehicle_is_early() -> None:
     assert etas[0].departure == appointment.start + minutes(20)
 
 
+def test_service_waits_for_the_window_to_open_when_there_is_no_appointment() -> None:
+    window = TimeWindow(NOW + minutes(60), NOW + minutes(180))
+    first = UpcomingStop(uuid4(), uuid4(), north(YARD, 10), 20, window=window)
+
+    [eta] = predict(at_yard(), [first], NOW, {}, None, planner_travel(60.0))
+
+    assert eta.departure == window.start + minutes(20)
+
+
+def test_a_route_not_started_leaves_when_the_pre_trip_inspection_is_done() -> None:
+    there = north(YARD, 10)
+    driver = HosState(
+        at=NOW,
+        status=DutyStatus.ON_DUTY,
+        status_since=NOW - minutes(5),
+        drive_remaining=timedelta(hours=11),
+        window_remaining=timedelta(hours=14),
+        until_break=timedelta(hours=8),
+        cycle_remaining=timedelta(hours=40),
+        violations=(),
+    )
+    travel = planner_travel(60.0)
+
+    [waiting] = predict(at_yard(), [stop(there)], NOW, {}, driver, travel, started=False)
+    [moving] = predict(at_yard(), [stop(there)], NOW, {}, driver, travel, started=True)
+
+    assert waiting.arrival - moving.arrival == minutes(15)  # 20 min inspection, 5 done
+
+
+def test_the_pace_is_actual_over_modelled_driving_once_there_is_enough_of_it() -> None:
+    rules = EtaRules(pace_stretches=2, pace_min_minutes=15, pace_bounds=(0.5, 2.0))
+
+    assert learned_pace([Driven(10, 20)], rules) is None  # too little driving to tell
+    assert learned_pace([Driven(60, 30), Driven(30, 36), Driven(30, 42)], rules) == 1.3
+    assert learned_pace([Driven(20, 100)], rules) == 2.0  # within bounds
+
+
 def state(sequence: int, *, arrived: bool = False, departed: bool = False) -> StopState:
     def fact(kind: StopFact, at: datetime) -> ResolvedFact:
         return ResolvedFact(kind, at, Source.GPS, sequence * 10, f"s{sequence}:{kind.value}")
@@ -279,22 +340,12 @@ def test_remaining_stops_are_those_not_departed_after_the_last_one_reached() -> 
     assert ahead[1].arrived_at is None
 
 
-def test_an_eta_reported_the_older_way_carries_no_predicted_time_in_its_detail() -> None:
-    assert reported_eta(FactDetail(note="EDI 214 X2")) is None
-
-
-@pytest.mark.xfail(
-    not supports_eta_detail(),
-    strict=True,
-    reason="needs lead's change: FactDetail.eta and FactDetail.eta_window",
-)
-def test_an_eta_fact_detail_keeps_the_predicted_arrival_and_its_window() -> None:
+def test_an_eta_fact_detail_keeps_the_predicted_arrival_its_window_and_its_evidence() -> None:
     [eta] = predict(at_yard(), [stop(north(YARD, 30))], NOW, {}, None, planner_travel(60.0))
 
     detail = eta_detail(eta, supersedes="stop:7")
 
-    assert reported_eta(detail) == eta.arrival
-    assert getattr(detail, "eta_window", None) == eta.window
+    assert (detail.eta, detail.eta_window) == (eta.arrival, eta.window)
     assert detail.derived_from == ("DEV-1:s1",)
     assert detail.supersedes == "stop:7"
     assert "30.0 km" in detail.note

@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from ledger.application import Ledger, StopPlan
-from ledger.eta import EtaRules, Leg, Travel, reported_eta, supports_eta_detail
+from ledger.eta import EtaRules, Leg, Travel
 from ledger.history import customer_view, load_history, stop_history
 from ledger.log import iter_log
 from ledger.stops import Stop, StopFact
@@ -29,12 +29,6 @@ from projections.runner import Runner
 from support.clock import Clock
 from support.factories import ADMIN
 from support.scenario import STOPS, Day, plan_day
-
-pytestmark = pytest.mark.xfail(
-    not supports_eta_detail(),
-    strict=True,
-    reason="needs lead's change: FactDetail.eta/eta_window, and fold_stop reading detail.eta",
-)
 
 
 def scenario_travel() -> Travel:
@@ -111,7 +105,7 @@ def reported(ledger: Ledger, stop_id: UUID) -> list[Reported]:
             and event.fact is StopFact.ETA_REPORTED
             and event.meta.actor == ACTOR
         ):
-            eta = reported_eta(event.detail)
+            eta = event.detail.eta
             assert eta is not None
             found.append(
                 Reported(
@@ -301,7 +295,7 @@ def test_dwell_learned_at_a_location_moves_the_eta_of_the_stops_after_it(
 ) -> None:
     db = Database(store_url)
     migrate(db)
-    learning = EtaPolicy(ledger, scenario_travel(), db=db, rules=EtaRules(min_samples=1))
+    learning = EtaPolicy(ledger, scenario_travel(), db=db, rules=EtaRules(planned_weight=0))
     world = World(ledger, db, Runner(ledger, db), Reconciler(ledger), learning, clock)
     day = world.plan_day()  # 200 min at the first delivery
     world.feed(day.pings, batch=len(day.pings))
