@@ -37,6 +37,7 @@ from planner.solver import SearchConfig
 __all__ = [
     "DETOUR",
     "PLANNER_SPEED_KMH",
+    "ROUTE_LIMIT",
     "Route",
     "RouteStop",
     "Shift",
@@ -49,6 +50,12 @@ DETOUR = 1.3
 PLANNER_SPEED_KMH = 32.0
 """Average road speed the plan assumes (Chicago streets, daytime)."""
 SWEEP_STOPS = 40
+ROUTE_LIMIT = timedelta(minutes=460)
+"""The longest route planned from the dock. Every driver's remaining Hours of Service go into
+the request (11 h driving, the 14 h window, the 70 h cycle); keeping routes under 8 h from the
+dock means the 30-minute break never falls due inside one, so the solver needs no break
+intervals — which are what made a 250-truck day take many minutes (and hit the time limit).
+Drivers still take a lunch break on the road in the simulation."""
 SAFETY_LIMIT_S = 120.0
 DETERMINISTIC = EngineSetup(
     "ortools",

@@ -178,7 +178,7 @@ def build_report(
         },
         "orders": {
             "placed": facts.imported,
-            "csv_files": 3,
+            "csv_files": facts.csv_files,
             "reimport_unchanged": facts.reimport_unchanged,
             "by_status": _order_statuses(ledger, facts),
             "backordered": list(facts.backordered),
@@ -246,11 +246,19 @@ def build_report(
             "duplicates": tele.duty_duplicates,
             "refused": tele.duty_refused,
         },
-        "jobs": {"rounds": facts.job_rounds, **{name: facts.jobs[name] for name in JOBS}},
+        "jobs": {
+            "rounds": facts.job_rounds,
+            **{name: facts.jobs[name] for name in JOBS},
+            "read_side_catch_ups": facts.worker_rounds,
+        },
         "verify": verified,
         "log": {"events": ledger.position},
         "board": dict(BOARD),
     }
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -282,7 +290,7 @@ def render_text(report: dict[str, Any]) -> str:
         f"planner     {p['requests']} request(s) → {p['routes']} routes, {p['stops']} stops, "
         f"{p['unassigned_stops']} unassigned, {p['planned_km']} km loaded; {p['search']}",
         f"loads       {loads['count']}: "
-        + ", ".join(f"{n} {k}" for k, n in loads["by_status"].items())
+        + (", ".join(f"{n} {k}" for k, n in loads["by_status"].items()) or "none")
         + (
             f" (the first tender of {loads['tender_rejected']} was rejected, then re-tendered)"
             if loads["tender_rejected"]
@@ -302,7 +310,7 @@ def render_text(report: dict[str, Any]) -> str:
     for invoice in bill["invoices"]:
         out.append(
             f"            invoice {invoice['number']} to {invoice['customer']}: "
-            f"{invoice['loads']} loads, {cur} {invoice['total']}"
+            f"{_plural(invoice['loads'], 'load')}, {cur} {invoice['total']}"
         )
     out += [
         f"reconciled  {rec['gps_stop_facts']} stop facts from GPS geofences, "
@@ -330,7 +338,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"ELD         {eld['duty_changes_sent']} duty-status changes: {eld['accepted']} accepted, "
         f"{eld['duplicates']} duplicates, {eld['refused']} refused",
         f"jobs        {jobs['rounds']} hourly rounds: "
-        + ", ".join(f"{name} {jobs[name]}" for name in JOBS),
+        + ", ".join(f"{name} {jobs[name]}" for name in JOBS)
+        + f"; the reconciler and views caught up {jobs['read_side_catch_ups']} more times",
     ]
     if ver["available"]:
         state = "ok" if ver["ok"] else f"FAILED ({ver['problem']})"

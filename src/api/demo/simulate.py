@@ -36,7 +36,7 @@ from uuid import UUID
 
 from api.demo.documents import EdiStatus, edi_214, orders_csv
 from api.demo.drive import Trip, drive_day, pre_route
-from api.demo.planning import Outcome, Route, RouteStop, Shift, plan_routes
+from api.demo.planning import ROUTE_LIMIT, Outcome, Route, RouteStop, Shift, plan_routes
 from api.demo.world import CHICAGO, DAY, OrderSpec, Site, World, build_world, km_between, local
 from ledger.application import Caller, IngestReport, Ledger, StopPlan
 from ledger.drivers import DutyInput
@@ -62,6 +62,9 @@ JOBS = ("sla_monitor", "detention_watcher", "hos_watcher")
 PING_ROUND = timedelta(minutes=10)
 DUTY_ROUND = timedelta(minutes=15)
 WORKER_EVERY = timedelta(minutes=30)
+"""How often the reconciler and the views catch up during the day; hourly (with the jobs)
+above `BIG_FLEET` trucks, where geofence detection over every load dominates the run."""
+BIG_FLEET = 50
 DEVICE_SKEW = timedelta(minutes=7)
 OFFLINE = timedelta(hours=1)
 WORKER_BATCH = 5000
@@ -165,6 +168,7 @@ class DayFacts:
     options: Options
     world: World
     imported: int = 0
+    csv_files: int = 0
     reimport_unchanged: int = 0
     stock_lots: int = 0
     stock_units: int = 0
@@ -181,7 +185,6 @@ class DayFacts:
     job_rounds: int = 0
     invoice_run: InvoiceRunReport = field(default_factory=InvoiceRunReport)
     worker_rounds: int = 0
-    ended: datetime = field(default_factory=lambda: local((0, 0)))
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:
@@ -333,6 +336,9 @@ class _Day:
 
     def _import(self, tenant: str, what: str) -> None:
         mine = [o for o in self.world.orders if o.tenant == tenant]
+        if not mine:  # a shipper with nothing to ship today sends no file
+            return
+        self.facts.csv_files += 1
         text = orders_csv(self.world, mine)
         drafts = parse_orders_csv(text, tenant)
         report = self.ledger.import_orders(
@@ -451,7 +457,7 @@ class _Day:
             )
             shifts[vehicle.code] = Shift(
                 depart=on_duty + pre,
-                latest_return=min(on_duty + timedelta(hours=13, minutes=30), local((20, 30))),
+                latest_return=min(on_duty + pre + ROUTE_LIMIT, local((20, 30))),
                 hos=hos,
             )
         return shifts
@@ -491,7 +497,8 @@ class _Day:
         offline = take(multi) or take(refs)
         skewed = take(refs)
         refused = take(multi)
-        damaged = take(refs)
+        # Damage can share a load with other trouble: the last stop is never the refused one.
+        damaged = take(refs) or (refs[-1] if refs else None)
         # The late EDI 214 can come for any of the carrier's loads, trouble or not.
         lake = [r for r in refs if self.facts.loads[r].vehicle.carrier == "LAKE"]
         late = next((r for r in lake if r not in used), lake[0] if lake else None)
@@ -751,13 +758,14 @@ class _Day:
 
     def _late_edi(self, ref: str, trip: Trip) -> None:
         """The carrier's status messages for the morning, sent hours after the fact."""
-        first = trip.deliveries[0]
+        j = 1 if self.facts.scenario.refused == (ref, 0) else 0  # a delivery that happened
+        first = trip.deliveries[j]
         minute = timedelta(minutes=1)
         statuses = [
             EdiStatus("X3", "NS", trip.pickup.arrival + 3 * minute, 1),
             EdiStatus("AF", "NS", trip.pickup.departure + 2 * minute, 1),
-            EdiStatus("X1", "NS", first.arrival + 6 * minute, 2),
-            EdiStatus("D1", "NS", first.finish + 4 * minute, 2),
+            EdiStatus("X1", "NS", first.arrival + 6 * minute, j + 2),
+            EdiStatus("D1", "NS", first.finish + 4 * minute, j + 2),
         ]
         sent = (first.departure + timedelta(hours=4, minutes=10)).replace(second=0, microsecond=0)
         self.facts.scenario.late_edi = (ref, trip.pickup.arrival, sent)
@@ -776,7 +784,8 @@ class _Day:
             trip = self.facts.trips[ref]
             index = next(i for r, i in s.detention if r == ref)
             arrival = trip.deliveries[index].arrival
-            begin, back = arrival - timedelta(minutes=25), arrival + timedelta(minutes=35)
+            begin = arrival - timedelta(minutes=25)
+            back = begin + OFFLINE
             upload = back + timedelta(minutes=95)
             device = trip.route.vehicle.device
             s.offline = (ref, device, begin, back, upload)
@@ -865,12 +874,12 @@ class _Day:
             if changes:
                 caller = self.caller("eld:gateway", Source.ELD, f"eld-{t.astimezone(UTC):%H%M}")
                 self.agenda.at(t, partial(self._duty, caller, changes, t), _FEED)
-        end = max(last, max(trip.off_duty for trip in self.facts.trips.values()))
-        self.facts.ended = end
+        end = max([last, *(trip.off_duty for trip in self.facts.trips.values())])
         t = start
-        while t <= end + WORKER_EVERY:
+        every = WORKER_EVERY if len(self.world.vehicles) <= BIG_FLEET else 2 * WORKER_EVERY
+        while t <= end + every:
             self.agenda.at(t, self._catch_up, _VIEWS)
-            t += WORKER_EVERY
+            t += every
         t = local((7, 0))
         while t <= max(end, local((21, 0))):
             self.agenda.at(t, self._jobs, _JOBS)
@@ -879,6 +888,7 @@ class _Day:
         run_at = max(
             local((23, 30)), self._ready_last + timedelta(minutes=30), end + timedelta(minutes=30)
         )
+        self.agenda.at(run_at - timedelta(minutes=20), self._review)
         self.agenda.at(run_at, self._invoice_run, _ACT)
 
     def _pings(self, caller: Caller, pings: list[PingInput], moment: datetime) -> None:

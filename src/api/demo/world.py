@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -410,6 +410,7 @@ def build_world(seed: int, vehicles: int, orders: int) -> World:
         catalog = [s for s in skus if s.tenant == tenant and s.code != "ACME-90099"]
         order_specs += _orders(rng, tenant, count, mine, catalog)
     order_specs = _with_backorder(order_specs)
+    fleet = _based(fleet, order_specs, home)
     stock = _stock(rng, order_specs, skus, home)
     return World(
         seed=seed,
@@ -463,6 +464,24 @@ def _vehicle(rng: random.Random, i: int, driver: DriverSpec) -> VehicleSpec:
         capacity_m3=95 if big else 45,
         pallets=26 if big else 14,
     )
+
+
+def _based(
+    fleet: tuple[VehicleSpec, ...], orders: Sequence[OrderSpec], home: dict[str, str]
+) -> tuple[VehicleSpec, ...]:
+    """Trucks are based at the warehouses in proportion to the orders each ships (at least one
+    each), interleaved so both carriers work from both."""
+    demand = [sum(1 for o in orders if home[o.ship_to_code] == w.code) for w in WAREHOUSES]
+    target = [max(1, n) for n in demand]
+    whole = sum(target)
+    placed = [0] * len(WAREHOUSES)
+    based = []
+    for i, vehicle in enumerate(fleet):
+        deficit = [target[k] * (i + 1) / whole - placed[k] for k in range(len(WAREHOUSES))]
+        k = max(range(len(WAREHOUSES)), key=lambda k: (deficit[k], -k))
+        placed[k] += 1
+        based.append(replace(vehicle, warehouse=WAREHOUSES[k].code))
+    return tuple(based)
 
 
 def _catalog(rng: random.Random, orders: int) -> tuple[SkuSpec, ...]:
