@@ -171,7 +171,7 @@ def detention_watcher(ledger: Ledger, db: Database, caller: Caller, now: datetim
     rows = db.query(
         "SELECT s.load_id, s.stop_id, s.sequence, s.arrived_at, s.appointment_start "
         f"FROM stop_times s JOIN load_board b ON b.load_id = s.load_id WHERE b.status IN {_ACTIVE} "
-        "AND s.arrived_at IS NOT NULL AND s.departed_at IS NULL"
+        "AND s.arrived_at IS NOT NULL AND s.departed_at IS NULL ORDER BY s.load_id, s.sequence"
     )
     emitted = 0
     for load_id, stop_id, sequence, arrived_at, appointment_start in rows:
@@ -190,7 +190,8 @@ def hos_watcher(ledger: Ledger, db: Database, caller: Caller, now: datetime) -> 
     """A driver about to run out of drive or duty time with stops still to serve."""
     rows = db.query(
         "SELECT load_id, driver_code, next_stop_id FROM load_board "
-        f"WHERE status IN {_ACTIVE} AND driver_code IS NOT NULL AND next_stop_id IS NOT NULL"
+        f"WHERE status IN {_ACTIVE} AND driver_code IS NOT NULL AND next_stop_id IS NOT NULL "
+        "ORDER BY reference"
     )
     emitted = 0
     for load_id, driver, next_stop in rows:
