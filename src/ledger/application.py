@@ -160,7 +160,7 @@ class Ledger(Application[UUID]):
                 if attempt == 5:
                     raise
                 time.sleep(0.2 * (attempt + 1))
-        self._ping_logs: dict[UUID, PingLog] = {}
+        self._ping_logs: dict[tuple[str, date], PingLog] = {}
         self._known: set[UUID] = set()
         self._devices: dict[str, bool | float] = {}  # True, or negative until (monotonic)
 
@@ -178,8 +178,7 @@ class Ledger(Application[UUID]):
 
     def save_tracked(self, tracking: Tracking, *aggregates: Aggregate) -> int:
         """Saves what a policy emitted and the log position it has processed, atomically."""
-        processing = ProcessingEvent[UUID](tracking=tracking)
-        processing.collect_events(*aggregates)
+        processing = _collected(ProcessingEvent[UUID](tracking=tracking), aggregates)
         recordings = self._record(processing)
         self._notify(recordings)
         return max((r.notification.id for r in recordings), default=self.position)
@@ -232,7 +231,9 @@ class Ledger(Application[UUID]):
         return meta
 
     def _commit(self, *aggregates: Aggregate | None) -> int:
-        recordings = self.save(*aggregates)
+        processing = _collected(ProcessingEvent[UUID](), aggregates)
+        recordings = self._record(processing)
+        self._notify(recordings)
         if not recordings:
             return self.position
         return max(r.notification.id for r in recordings)
@@ -457,13 +458,35 @@ class Ledger(Application[UUID]):
         import never changes an order that exists.
         """
         self._require_exists(Account, Account.create_id(tenant), "account", tenant)
+        first_seen: dict[str, int] = {}
+        repeats: list[tuple[int, str, str]] = []
+        for number, draft in enumerate(drafts, start=1):
+            seen = first_seen.setdefault(draft.reference, number)
+            if seen != number:
+                repeats.append(
+                    (number, "reference", f"reference {draft.reference} repeats order {seen}")
+                )
+        if repeats:
+            raise BatchRejected("order import", repeats)
         meta = self.meta(caller, tenant=tenant)
+        try:
+            # Most imports are new orders: insert without reading first. Ids are natural,
+            # so an order that exists makes the insert fail and nothing is written.
+            return self._place_orders(meta, tenant, drafts, look_first=False)
+        except IntegrityError:
+            return self._retrying(lambda: self._place_orders(meta, tenant, drafts, look_first=True))
+
+    def _place_orders(
+        self, meta: Meta, tenant: str, drafts: Sequence[OrderDraft], *, look_first: bool
+    ) -> ImportReport:
         to_save: list[Aggregate] = []
         new_locations: set[UUID] = set()
         unchanged = 0
         for draft in drafts:
             location_id = Location.create_id(draft.ship_to_code)
-            existing = self._find(Order, Order.create_id(tenant, draft.reference))
+            existing = (
+                self._find(Order, Order.create_id(tenant, draft.reference)) if look_first else None
+            )
             if existing is not None:
                 if _same_order(existing, draft, location_id):
                     unchanged += 1
@@ -1300,13 +1323,13 @@ class Ledger(Application[UUID]):
         return unknown
 
     def _ping_log(self, device_id: str, day: date, meta: Meta) -> PingLog:
-        log_id = PingLog.create_id(device_id, day)
-        log = self._ping_logs.get(log_id)
+        log = self._ping_logs.get((device_id, day))
         if log is None:
+            log_id = PingLog.create_id(device_id, day)
             log = self._find(PingLog, log_id) or PingLog(meta=meta, device_id=device_id, day=day)
             if len(self._ping_logs) > 5000:
                 self._ping_logs.pop(next(iter(self._ping_logs)))
-            self._ping_logs[log_id] = log
+            self._ping_logs[device_id, day] = log
         return log
 
     def ingest_pings(
@@ -1368,11 +1391,11 @@ class Ledger(Application[UUID]):
                 # Another writer appended to one of these device-days: forget what this
                 # process believed about them and decide again from the stored streams.
                 for log in logs:
-                    self._ping_logs.pop(log.id, None)
+                    self._ping_logs.pop((log.device_id, log.day), None)
                 time.sleep(0.002 * (attempt + 1))
             except BaseException:
                 for log in logs:
-                    self._ping_logs.pop(log.id, None)
+                    self._ping_logs.pop((log.device_id, log.day), None)
                 raise
         raise ConcurrencyConflict("ping streams kept changing; the batch was not recorded")
 
@@ -1423,6 +1446,18 @@ class Ledger(Application[UUID]):
             return report
 
         return self._retrying(attempt)
+
+
+def _collected(
+    processing: ProcessingEvent[UUID], aggregates: Sequence[Aggregate | None]
+) -> ProcessingEvent[UUID]:
+    """Gathers the aggregates' pending events, as `ProcessingEvent.collect_events` does, but
+    without its runtime `Protocol` checks: they cost a tenth of a ping batch's time."""
+    for aggregate in aggregates:
+        if aggregate is not None:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+    return processing
 
 
 def _invoice_line(

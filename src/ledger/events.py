@@ -123,11 +123,38 @@ def register_value_type(cls: type[_V]) -> type[_V]:
     return cls
 
 
-def register_transcoding(transcoding: Transcoding) -> Transcoding:
-    """A value type with its own compact encoding (for values stored in great numbers)."""
+def register_transcoding(transcoding: Transcoding, *, rows: str | None = None) -> Transcoding:
+    """A value type with its own compact encoding (for values stored in great numbers).
+
+    With `rows`, a tuple made only of this type is stored as one object under that name,
+    holding each value's encoding as a row: one encoder call per tuple, not one per value.
+    """
     _value_types.pop(transcoding.type.__qualname__, None)
     _custom_transcodings.append(transcoding)
+    if rows is not None:
+        _row_transcodings[transcoding.type] = _Rows(rows, transcoding)
+        _custom_transcodings.append(_row_transcodings[transcoding.type])
     return transcoding
+
+
+class _Rows(Transcoding):
+    """A tuple of one value type, stored as a list of its rows (see `register_transcoding`)."""
+
+    def __init__(self, name: str, item: Transcoding):
+        self.type = _Rows  # never chosen by type: `_tag_tuples` boxes such tuples itself
+        self.name = name
+        self.item = item
+
+    def encode(self, obj: tuple[Any, ...]) -> list[Any]:
+        encode = self.item.encode
+        return [encode(value) for value in obj]
+
+    def decode(self, data: list[Any]) -> tuple[Any, ...]:
+        decode = self.item.decode
+        return tuple(decode(row) for row in data)
+
+
+_row_transcodings: dict[type, _Rows] = {}
 
 
 class _EnumTranscoding(Transcoding):
@@ -226,6 +253,10 @@ def _tag_tuples(value: Any) -> Any:
     if type(value) in _PLAIN:
         return value
     if type(value) is tuple:
+        if value and (rows := _row_transcodings.get(type(value[0]))) is not None:
+            first = type(value[0])
+            if all(type(v) is first for v in value):
+                return _RowsBox(rows, value)
         return _TupleBox(tuple(_tag_tuples(v) for v in value))
     if isinstance(value, enum.Enum):
         return _EnumBox(value)
@@ -242,6 +273,16 @@ class _TupleBox:
     __slots__ = ("items",)
 
     def __init__(self, items: tuple[Any, ...]):
+        self.items = items
+
+
+class _RowsBox:
+    """Holds a tuple of one value type that is stored as rows."""
+
+    __slots__ = ("items", "rows")
+
+    def __init__(self, rows: _Rows, items: tuple[Any, ...]):
+        self.rows = rows
         self.items = items
 
 
@@ -275,6 +316,8 @@ class LedgerTranscoder(JSONTranscoder):
     def _encode_boxed(self, o: Any) -> Any:
         if type(o) is _TupleBox:
             return {"_type_": "tuple", "_data_": list(o.items)}
+        if type(o) is _RowsBox:
+            return {"_type_": o.rows.name, "_data_": o.rows.encode(o.items)}
         if type(o) is _EnumBox:
             return self._encode_obj(o.member)
         return self._encode_obj(o)

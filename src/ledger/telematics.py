@@ -129,8 +129,8 @@ class _PingAsList(Transcoding):
             obj.speed_kph,
             obj.heading,
             obj.odometer_km,
-            obj.source.value,
-            [f.value for f in obj.flags],
+            obj.source,  # a StrEnum: `json` writes it as its string
+            list(obj.flags),
         ]
 
     def decode(self, data: list[Any]) -> Ping:
@@ -148,7 +148,7 @@ class _PingAsList(Transcoding):
         )
 
 
-register_transcoding(_PingAsList())
+register_transcoding(_PingAsList(), rows="pings")
 
 
 class PingLog(Aggregate):
@@ -205,9 +205,9 @@ class PingLog(Aggregate):
         recorded = tuple(fresh.values())
         if recorded:
             earliest = min(p.occurred_at for p in recorded)
-            self._recorded(
-                dataclasses.replace(meta, occurred_at=earliest), self.device_id, recorded
-            )
+            if earliest != meta.occurred_at:
+                meta = dataclasses.replace(meta, occurred_at=earliest)
+            self._recorded(meta, self.device_id, recorded)
         return recorded
 
     @event(PingsRecorded)

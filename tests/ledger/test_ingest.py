@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from ledger.application import Ledger
 from ledger.drivers import DutyInput, DutyOrigin, DutyStatus
 from ledger.log import iter_log
-from ledger.telematics import Ping, PingFlag, PingInput, PingLog
+from ledger.telematics import Ping, PingFlag, PingInput, PingLog, PingSource
 from support.clock import Clock
 from support.factories import ADMIN, reference_data
 
@@ -140,3 +140,34 @@ def test_duty_changes_are_deduplicated_and_unknown_drivers_refused(
     assert [i for i, _ in report.refused] == [3, 4]
     assert "unknown driver NOBODY" in report.refused[0][1]
     assert "reason" in report.refused[1][1]
+
+
+def test_a_batch_of_pings_is_stored_as_rows_and_the_earlier_per_ping_form_still_reads(
+    ledger: Ledger, clock: Clock
+) -> None:
+    at = clock.now - timedelta(minutes=30)
+    ledger.ingest_pings(ADMIN, [ping("D1", 1, at), ping("D1", 2, at + timedelta(seconds=30))])
+    (event,) = events(ledger)
+    stored = ledger.mapper.transcoder.encode(vars(event))
+    assert b'"pings":{"_type_":"pings","_data_":[[1,' in stored
+
+    # Events written before the row form boxed every ping on its own inside a tuple.
+    row = '"gps",["unregistered_device"]'
+    earlier = (
+        b'{"device_id":"D1","pings":{"_type_":"tuple","_data_":['
+        b'{"_type_":"ping","_data_":[1,"2026-11-20T09:00:00+00:00",41.9,-87.6,null,null,null,'
+        + row.encode()
+        + b"]}]}}"
+    )
+    (old,) = ledger.mapper.transcoder.decode(earlier)["pings"]
+    assert old == Ping(
+        1,
+        datetime.fromisoformat("2026-11-20T09:00:00+00:00"),
+        41.9,
+        -87.6,
+        None,
+        None,
+        None,
+        PingSource.GPS,
+        (PingFlag.UNREGISTERED_DEVICE,),
+    )

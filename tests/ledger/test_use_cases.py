@@ -9,6 +9,7 @@ import pytest
 
 from ledger.application import Ledger, StopPlan
 from ledger.errors import (
+    BatchRejected,
     InsufficientStock,
     InvalidInput,
     InvalidTransition,
@@ -46,6 +47,36 @@ def test_reference_reuse_is_refused_when_the_content_differs(ledger: Ledger, clo
         ledger.place_order(ADMIN, "ACME", order_draft("PO-1", clock.now, ("SKU-1", 6)))
 
     assert refused.value.field == "reference"
+    assert ledger.position == head
+
+
+def test_an_import_repeating_known_orders_records_only_the_new_ones(
+    ledger: Ledger, clock: Clock
+) -> None:
+    reference_data(ledger)
+    known = order_draft("PO-1", clock.now, ("SKU-1", 5))
+    ledger.place_order(ADMIN, "ACME", known)
+
+    report = ledger.import_orders(
+        ADMIN, "ACME", [known, order_draft("PO-2", clock.now, ("SKU-1", 1))]
+    )
+
+    assert (report.recorded, report.unchanged) == (1, 1)
+    assert ledger.order_by_reference("ACME", "PO-1").version == 1
+    assert ledger.order_by_reference("ACME", "PO-2").version == 1
+
+
+def test_an_import_naming_a_reference_twice_is_refused_with_the_row(
+    ledger: Ledger, clock: Clock
+) -> None:
+    reference_data(ledger)
+    head = ledger.position
+    draft = order_draft("PO-1", clock.now, ("SKU-1", 5))
+
+    with pytest.raises(BatchRejected) as refused:
+        ledger.import_orders(ADMIN, "ACME", [draft, order_draft("PO-2", clock.now), draft])
+
+    assert refused.value.problems == [(3, "reference", "reference PO-1 repeats order 1")]
     assert ledger.position == head
 
 
