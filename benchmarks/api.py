@@ -6,6 +6,7 @@
    open exceptions) with 10,000 loads and 50,000 stops: p50 and p99 latency. Target p99 < 50 ms.
 
 Usage: python benchmarks/api.py [--pings 100000] [--loads 10000] [--queries 300] [--url …]
+       (--pings 0 or --loads 0 skips that part)
 """
 
 from __future__ import annotations
@@ -254,8 +255,10 @@ def main() -> int:
     args = parser.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"shipledger-bench-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True)
-    bench_pings(args.url, args.pings, args.batch, tmp)
-    bench_board(args.url, args.loads, args.queries)
+    if args.pings:
+        bench_pings(args.url, args.pings, args.batch, tmp)
+    if args.loads:
+        bench_board(args.url, args.loads, args.queries)
     return 0
 
 
