@@ -37,12 +37,15 @@ from ledger.errors import (
     BatchRejected,
     ConcurrencyConflict,
     InvalidInput,
+    InvalidTransition,
     LedgerError,
     NotFound,
+    ReplanBeforeLastFact,
+    StopAlreadyVisited,
 )
-from ledger.events import Clock, LedgerTranscoder, Meta, Source
+from ledger.events import Clock, LedgerTranscoder, Meta, Source, aware
 from ledger.invoices import Invoice, InvoiceLine
-from ledger.loads import ExceptionKind, Load
+from ledger.loads import ExceptionKind, Load, LoadStatus
 from ledger.orders import Order
 from ledger.plans import PlanFigures, PlannedRoute, PlanRecord, UnplacedOrder
 from ledger.reference import Account, Carrier, Driver, Location, RateCard, Vehicle
@@ -58,6 +61,8 @@ __all__ = [
     "IngestReport",
     "Ledger",
     "OrderDraft",
+    "RouteRevision",
+    "RouteStop",
     "StopPlan",
 ]
 
@@ -110,6 +115,28 @@ class StopPlan:
     service_minutes: int = 30
     appointment: TimeWindow | None = None
     order_ids: tuple[UUID, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteStop:
+    """A stop still to do on a re-planned route: one already on the load (`stop_id`) or a new
+    one (`plan`), with its planned arrival and departure (none when the plan cannot place it)."""
+
+    stop_id: UUID | None = None
+    plan: StopPlan | None = None
+    arrives_at: datetime | None = None
+    departs_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RouteRevision:
+    """One vehicle's route in a re-plan: the load it continues (`None`: a new load named by
+    `route.load_reference`) and, in order, the stops it still has to do."""
+
+    route: PlannedRoute
+    load_id: UUID | None
+    stops: tuple[RouteStop, ...]
+    customer: str | None = None
 
 
 @dataclass
@@ -1139,6 +1166,205 @@ class Ledger(Application[UUID]):
             unplaced=tuple(unplaced),
         )
         return self._commit(record, *aggregates)
+
+    def record_replan(
+        self,
+        caller: Caller,
+        *,
+        plan_id: str,
+        day: date,
+        at: datetime,
+        fingerprint: str,
+        figures: PlanFigures,
+        replaces: Sequence[str],
+        routes: Sequence[RouteRevision],
+        unplaced: Sequence[UnplacedOrder],
+        cancel: Sequence[UUID] = (),
+    ) -> int:
+        """Records a re-plan made at `at`, in one transaction: on each load the stops where
+        something has happened stay first and unchanged, the others are re-sequenced and
+        re-timed and new ones join; a route without a load gets a new one; the planned loads
+        in `cancel` are superseded. Refused, writing nothing, when a fact about one of those
+        loads is dated after `at` or a visited stop would move; recorded again, a no-op."""
+        aware(at, "at")
+        if at > self.clock() + self.future_skew:
+            raise InvalidInput("a re-plan cannot be dated in the future", field="at")
+        named = [r.load_id for r in routes if r.load_id is not None] + list(cancel)
+        if len(set(named)) != len(named):
+            raise InvalidInput("a load appears twice in the re-plan", field="routes")
+
+        def attempt() -> int:
+            if self.find_plan(plan_id) is not None:
+                return self.position
+            meta = self.meta(caller, occurred_at=at, source=Source.PLANNER)
+            changed: list[Aggregate] = []
+            for i, revision in enumerate(routes):
+                where = f"routes[{i}]"
+                if revision.load_id is not None:
+                    changed += self._revised_load(meta, plan_id, revision, at, where)
+                    continue
+                plans = [item.plan for item in revision.stops if item.plan is not None]
+                if len(plans) != len(revision.stops):
+                    raise InvalidInput("a new load has only new stops", field=f"{where}.stops")
+                load, stops = self._planned_load(
+                    meta, plan_id, revision.route, plans, revision.customer
+                )
+                for stop, item in zip(stops, revision.stops, strict=True):
+                    stop.replan(meta, plan_id, stop.sequence, item.arrives_at, item.departs_at)
+                changed += [load, *stops]
+            for load_id in cancel:
+                load = self.load(load_id)
+                self._refuse_facts_after(load, [self.stop(s) for s in load.stop_ids], at)
+                if load.status is not LoadStatus.PLANNED:
+                    raise InvalidTransition("load", load.status.value, "cancel in a re-plan")
+                load.cancel(dataclasses.replace(meta, reason=f"superseded by re-plan {plan_id}"))
+                changed.append(load)
+            record = PlanRecord(
+                meta=meta,
+                plan_id=plan_id,
+                day=day,
+                fingerprint=fingerprint,
+                figures=figures,
+                routes=tuple(revision.route for revision in routes),
+                unplaced=tuple(unplaced),
+                replaces=tuple(replaces),
+            )
+            return self._commit(record, *changed)
+
+        return self._retrying(attempt)
+
+    def _planned_load(
+        self,
+        meta: Meta,
+        plan_id: str,
+        route: PlannedRoute,
+        stops: Sequence[StopPlan],
+        customer: str | None,
+    ) -> tuple[Load, list[Stop]]:
+        """A new load of a plan and its stops, as `record_plan` makes them (not saved)."""
+        tenants: set[str] = {customer} if customer else set()
+        order_ids: list[UUID] = []
+        for plan in stops:
+            self._require_exists(
+                Location, Location.create_id(plan.location_code), "location", plan.location_code
+            )
+            for order_id in plan.order_ids:
+                tenants.add(self.order(order_id).tenant)
+                order_ids.append(order_id)
+        load_id = Load.create_id(route.load_reference)
+        if self._find(Load, load_id) is not None:
+            raise InvalidInput(
+                f"load {route.load_reference} already exists", field="load_reference", rule="unique"
+            )
+        stop_aggregates = [
+            Stop.schedule(
+                meta,
+                load_id=load_id,
+                sequence=i,
+                kind=p.kind,
+                location_id=Location.create_id(p.location_code),
+                window=p.window,
+                appointment=p.appointment,
+                service_minutes=p.service_minutes,
+                order_ids=p.order_ids,
+            )
+            for i, p in enumerate(stops, start=1)
+        ]
+        load = Load(
+            meta=meta,
+            reference=route.load_reference,
+            tenants=tuple(sorted(tenants)),
+            stop_ids=tuple(s.id for s in stop_aggregates),
+            order_ids=tuple(dict.fromkeys(order_ids)),
+            planned_km=route.distance_km,
+            plan_id=plan_id,
+        )
+        return load, stop_aggregates
+
+    def _revised_load(
+        self, meta: Meta, plan_id: str, revision: RouteRevision, at: datetime, where: str
+    ) -> list[Aggregate]:
+        """The load of `revision` with its visited stops first, unchanged, then the rest in
+        the revision's order (not saved)."""
+        assert revision.load_id is not None
+        load = self.load(revision.load_id)
+        current = [self.stop(stop_id) for stop_id in load.stop_ids]
+        self._refuse_facts_after(load, current, at)
+        by_id = {stop.id: stop for stop in current}
+        visited = [stop for stop in current if stop.visited]
+        sequence = [stop.id for stop in visited]
+        number = max((stop.sequence for stop in visited), default=0)
+        order_ids = list(load.order_ids)
+        changed: list[Aggregate] = []
+        # Stops never leave a load, so its stop ids are numbered 1..n: a new one takes n + 1.
+        fresh = len(load.stop_ids)
+        for j, item in enumerate(revision.stops):
+            field = f"{where}.stops[{j}]"
+            number += 1
+            if item.stop_id is not None:
+                stop = by_id.get(item.stop_id)
+                if stop is None:
+                    raise NotFound(f"stop of load {load.reference}", item.stop_id, field=field)
+            elif item.plan is not None:
+                plan = item.plan
+                self._require_exists(
+                    Location, Location.create_id(plan.location_code), "location", plan.location_code
+                )
+                for order_id in plan.order_ids:
+                    if self.order(order_id).tenant not in load.tenants:
+                        raise InvalidInput(
+                            f"order {order_id} is not a shipment of load {load.reference}'s "
+                            "customers",
+                            field=field,
+                            rule="same_customers",
+                        )
+                    if order_id not in order_ids:
+                        order_ids.append(order_id)
+                fresh += 1
+                stop = Stop.schedule(
+                    meta,
+                    load_id=load.id,
+                    sequence=fresh,
+                    kind=plan.kind,
+                    location_id=Location.create_id(plan.location_code),
+                    window=plan.window,
+                    appointment=plan.appointment,
+                    service_minutes=plan.service_minutes,
+                    order_ids=plan.order_ids,
+                )
+            else:
+                message = "a route stop names a stop of the load or a new one"
+                raise InvalidInput(message, field=field)
+            try:
+                stop.replan(meta, plan_id, number, item.arrives_at, item.departs_at)
+            except StopAlreadyVisited as error:
+                raise StopAlreadyVisited(error.message, field=field, rule=error.rule) from None
+            sequence.append(stop.id)
+            changed.append(stop)
+        load.replan(meta, plan_id, tuple(sequence), tuple(order_ids))
+        return [load, *changed]
+
+    def _refuse_facts_after(self, load: Load, stops: Sequence[Stop], at: datetime) -> None:
+        """A re-plan at `at` comes after everything already recorded about the load."""
+        for event in self.events.get(load.id):
+            occurred = getattr(getattr(event, "meta", None), "occurred_at", None)
+            if isinstance(occurred, datetime) and occurred > at:
+                raise ReplanBeforeLastFact(
+                    f"load {load.reference} has an event at {occurred.isoformat()}, after "
+                    f"the re-plan's {at.isoformat()}",
+                    field="at",
+                    rule="after_last_fact",
+                )
+        for stop in stops:
+            for _, fact, fact_meta, _ in stop.facts:
+                if fact is not StopFact.ETA_REPORTED and fact_meta.occurred_at > at:
+                    raise ReplanBeforeLastFact(
+                        f"stop {stop.sequence} of load {load.reference} was {fact.value} at "
+                        f"{fact_meta.occurred_at.isoformat()}, after the re-plan's "
+                        f"{at.isoformat()}",
+                        field="at",
+                        rule="after_last_fact",
+                    )
 
     # --- invoices ---------------------------------------------------------------------------
 

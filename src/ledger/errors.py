@@ -7,7 +7,9 @@ LedgerError
 ├── RuleViolation           a command that breaks a business rule; writes nothing
 │   ├── InvalidTransition   a state machine refuses the command in the current state
 │   ├── InsufficientStock   a reservation or movement larger than what is available
-│   └── NotAllocatable      expired or quarantined stock asked for
+│   ├── NotAllocatable      expired or quarantined stock asked for
+│   ├── StopAlreadyVisited  a re-plan would move or re-time a stop where something has happened
+│   └── ReplanBeforeLastFact  a re-plan dated before facts already recorded about what it re-plans
 └── ConcurrencyConflict     the stream kept changing under the command; retries ran out
 """
 
@@ -23,7 +25,9 @@ __all__ = [
     "NotAllocatable",
     "NotFound",
     "ReasonRequired",
+    "ReplanBeforeLastFact",
     "RuleViolation",
+    "StopAlreadyVisited",
 ]
 
 
@@ -94,6 +98,18 @@ class InsufficientStock(RuleViolation):
 
 class NotAllocatable(RuleViolation):
     code = "not_allocatable"
+
+
+class StopAlreadyVisited(RuleViolation):
+    """A re-plan keeps a stop with an arrival, a departure or any other visit fact where it is."""
+
+    code = "stop_already_visited"
+
+
+class ReplanBeforeLastFact(RuleViolation):
+    """A re-plan is dated before a fact already recorded about a load it re-plans."""
+
+    code = "replan_before_last_fact"
 
 
 class ConcurrencyConflict(LedgerError):

@@ -184,8 +184,12 @@ def _load_history(
     planned = load_records[0].event
     assert isinstance(planned, Load.Planned)
     streams = {load_id: (load_records, point.select(load_records))}
+    stop_ids = dict.fromkeys(planned.stop_ids)
+    for record in streams[load_id][1]:  # stops a re-plan added to the load
+        if isinstance(record.event, Load.Replanned):
+            stop_ids.update(dict.fromkeys(record.event.stop_ids))
     stops = []
-    for stop_id in planned.stop_ids:
+    for stop_id in stop_ids:
         records = _stream(app, stop_id)
         selected = point.select(records)
         streams[stop_id] = (records, selected)

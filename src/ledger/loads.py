@@ -117,6 +117,11 @@ class Load(Aggregate):
     class Cancelled(Event):
         tonu: bool
 
+    class Replanned(Event):
+        plan_id: str
+        stop_ids: tuple[UUID, ...]
+        order_ids: tuple[UUID, ...]
+
     class AccessorialRecorded(Event):
         accessorial_id: str
         code: str
@@ -275,6 +280,45 @@ class Load(Aggregate):
     def _cancelled(self, meta: Meta, tonu: bool) -> None:
         self.status = S.CANCELLED
         self.tonu = tonu
+
+    def replan(
+        self,
+        meta: Meta,
+        plan_id: str,
+        stop_ids: tuple[UUID, ...],
+        order_ids: tuple[UUID, ...],
+    ) -> None:
+        """Takes a re-plan's stop sequence before delivery: every stop and order of the load
+        stays on it (new ones may join); the re-plan is named by `plan_id`."""
+        self._require("re-plan", *(_BEFORE_DELIVERY - {S.REJECTED, S.EXPIRED}))
+        if len(set(stop_ids)) != len(stop_ids):
+            raise InvalidInput("a stop appears twice in the sequence", field="stop_ids")
+        dropped = [s for s in self.stop_ids if s not in stop_ids]
+        if dropped:
+            raise InvalidInput(
+                f"a re-plan keeps every stop of load {self.reference}; {len(dropped)} missing",
+                field="stop_ids",
+                rule="keeps_every_stop",
+            )
+        if any(o not in order_ids for o in self.order_ids):
+            raise InvalidInput(
+                f"a re-plan keeps every order of load {self.reference}",
+                field="order_ids",
+                rule="keeps_every_order",
+            )
+        self._replanned(meta, plan_id, stop_ids, order_ids)
+
+    @event(Replanned)
+    def _replanned(
+        self,
+        meta: Meta,
+        plan_id: str,
+        stop_ids: tuple[UUID, ...],
+        order_ids: tuple[UUID, ...],
+    ) -> None:
+        self.plan_id = plan_id
+        self.stop_ids = stop_ids
+        self.order_ids = order_ids
 
     def record_accessorial(
         self,

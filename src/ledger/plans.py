@@ -1,5 +1,6 @@
 """Plans: the planner's chosen plan, recorded so the decision can be explained later — the
 inputs' fingerprint, the objective broken down, each route, and the orders it left out and why.
+A re-plan names the plans it replaces (`replaces`); older plans replace none.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class PlanRecord(Aggregate):
         figures: PlanFigures
         routes: tuple[PlannedRoute, ...]
         unplaced: tuple[UnplacedOrder, ...]
+        replaces: tuple[str, ...] = ()
 
     @staticmethod
     def create_id(plan_id: str) -> UUID:
@@ -81,6 +83,7 @@ class PlanRecord(Aggregate):
         figures: PlanFigures,
         routes: tuple[PlannedRoute, ...],
         unplaced: tuple[UnplacedOrder, ...],
+        replaces: tuple[str, ...] = (),
     ) -> None:
         self.plan_id = plan_id
         self.day = day
@@ -88,3 +91,4 @@ class PlanRecord(Aggregate):
         self.figures = figures
         self.routes = routes
         self.unplaced = unplaced
+        self.replaces = replaces

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, StopAlreadyVisited
 from ledger.events import LedgerEvent, Meta, Source, register_value_type
 from ledger.ids import natural_id
 from ledger.values import TimeWindow
@@ -82,6 +82,12 @@ class Stop(Aggregate):
         fact: StopFact
         detail: FactDetail
 
+    class Replanned(Event):
+        plan_id: str
+        sequence: int
+        planned_arrival: datetime | None
+        planned_departure: datetime | None
+
     @staticmethod
     def create_id(load_id: UUID, sequence: int) -> UUID:
         return natural_id("stop", str(load_id), str(sequence))
@@ -139,6 +145,9 @@ class Stop(Aggregate):
         self.service_minutes = service_minutes
         self.order_ids = order_ids
         self.facts: list[tuple[int, StopFact, Meta, FactDetail]] = []
+        self.plan_id: str | None = None
+        self.planned_arrival: datetime | None = None
+        self.planned_departure: datetime | None = None
 
     def set_appointment(self, meta: Meta, appointment: TimeWindow) -> None:
         self._appointment_set(meta, appointment)
@@ -146,6 +155,45 @@ class Stop(Aggregate):
     @event(AppointmentSet)
     def _appointment_set(self, meta: Meta, appointment: TimeWindow) -> None:
         self.appointment = appointment
+
+    @property
+    def visited(self) -> bool:
+        """Whether anything has happened at the stop (an ETA is a prediction, not a visit)."""
+        return any(fact is not StopFact.ETA_REPORTED for _, fact, _, _ in self.facts)
+
+    def replan(
+        self,
+        meta: Meta,
+        plan_id: str,
+        sequence: int,
+        planned_arrival: datetime | None,
+        planned_departure: datetime | None,
+    ) -> None:
+        """A re-plan moves or re-times a stop only while nothing has happened at it."""
+        if self.visited:
+            raise StopAlreadyVisited(
+                f"stop {self.sequence} of load {self.load_id} has recorded facts; "
+                "a re-plan keeps it where it is",
+                field="stop_id",
+                rule="stop.replan",
+            )
+        if sequence < 1:
+            raise InvalidInput("sequence starts at 1", field="sequence", rule=">= 1")
+        self._replanned(meta, plan_id, sequence, planned_arrival, planned_departure)
+
+    @event(Replanned)
+    def _replanned(
+        self,
+        meta: Meta,
+        plan_id: str,
+        sequence: int,
+        planned_arrival: datetime | None,
+        planned_departure: datetime | None,
+    ) -> None:
+        self.plan_id = plan_id
+        self.sequence = sequence
+        self.planned_arrival = planned_arrival
+        self.planned_departure = planned_departure
 
     def fact_id(self, version: int) -> str:
         return f"{self.id}:{version}"

@@ -117,6 +117,7 @@ class StopState:
     facts: dict[StopFact, ResolvedFact]
     eta: datetime | None
     computed_from: tuple[int, ...]
+    planned_arrival: datetime | None = None  # the latest re-plan's, when one re-timed the stop
 
     @property
     def arrival(self) -> ResolvedFact | None:
@@ -172,12 +173,16 @@ def fold_stop(records: Iterable[LogRecord]) -> StopState | None:
     head = scheduled.event
     assert isinstance(head, Stop.Scheduled)
     appointment = head.appointment
+    sequence = head.sequence
+    planned_arrival: datetime | None = None
     candidates: list[tuple[LogRecord, Stop.FactRecorded]] = []
     superseded: set[str] = set()
     for record in ordered:
         event = record.event
         if isinstance(event, Stop.AppointmentSet):
             appointment = event.appointment
+        elif isinstance(event, Stop.Replanned):
+            sequence, planned_arrival = event.sequence, event.planned_arrival
         elif isinstance(event, Stop.FactRecorded):
             candidates.append((record, event))
             if event.detail.supersedes:
@@ -214,7 +219,7 @@ def fold_stop(records: Iterable[LogRecord]) -> StopState | None:
     return StopState(
         stop_id=head.originator_id,
         load_id=head.load_id,
-        sequence=head.sequence,
+        sequence=sequence,
         kind=head.kind,
         location_id=head.location_id,
         window=head.window,
@@ -223,6 +228,7 @@ def fold_stop(records: Iterable[LogRecord]) -> StopState | None:
         facts={kind: resolved for kind, (_, resolved) in best.items()},
         eta=eta[1] if eta else None,
         computed_from=tuple(sorted(r.position for r in ordered)),
+        planned_arrival=planned_arrival,
     )
 
 
@@ -316,6 +322,7 @@ def fold_load(records: Iterable[LogRecord]) -> LoadState | None:
     head = planned.event
     assert isinstance(head, Load.Planned)
     status, since = LoadStatus.PLANNED, _meta(planned).occurred_at
+    stop_ids, order_ids = head.stop_ids, head.order_ids
     carrier = rate_card = driver = vehicle = invoice = None
     dispatched_at: datetime | None = None
     tonu = False
@@ -374,12 +381,14 @@ def fold_load(records: Iterable[LogRecord]) -> LoadState | None:
             )
         elif isinstance(event, Load.ExceptionResolved):
             exceptions.pop(event.exception_id, None)
+        elif isinstance(event, Load.Replanned):
+            stop_ids, order_ids = event.stop_ids, event.order_ids
     return LoadState(
         load_id=head.originator_id,
         reference=head.reference,
         tenants=head.tenants,
-        stop_ids=head.stop_ids,
-        order_ids=head.order_ids,
+        stop_ids=stop_ids,
+        order_ids=order_ids,
         status=status,
         status_since=since,
         carrier_code=carrier,

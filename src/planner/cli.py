@@ -2,6 +2,7 @@
 
 FILE is the product's JSON plan request, a Solomon instance or a VRPLIB instance. Exit codes:
 0 a plan was produced (stops it leaves out are listed with a reason), 2 bad input.
+``plan replan`` re-plans a day mid-route and records it (``planner.replan_cmd``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 from planner.model import Plan, PlanRequestError
 from planner.portfolio import Progress, solve
+from planner.replan_cmd import add_replan
 from planner.vrplib_io import load_request, plan_to_json
 
 __all__ = ["add_parser", "render_plan", "run_solve"]
@@ -37,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--progress", action="store_true", help="print each better plan found to stderr"
     )
     solve_cmd.set_defaults(func=run_solve)
+    add_replan(commands)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

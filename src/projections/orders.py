@@ -37,7 +37,7 @@ class Orders(View):
         self._upsert(batch, touched)
         for record in records:  # an order planned onto a load is not open for planning
             event = record.event
-            if isinstance(event, Load.Planned) and event.order_ids:
+            if isinstance(event, Load.Planned | Load.Replanned) and event.order_ids:
                 batch.cursor.executemany(
                     "UPDATE orders SET load_id = %s WHERE order_id = %s",
                     [(str(record.stream), str(o)) for o in event.order_ids],

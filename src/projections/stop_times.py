@@ -23,7 +23,7 @@ INSERT INTO stop_times (stop_id, load_id, sequence, kind, location_id, window_st
     departure_source, departure_fact, dwell_minutes, detention_minutes, on_time, eta, day,
     computed_from, position)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (stop_id) DO UPDATE SET
+ON CONFLICT (stop_id) DO UPDATE SET sequence = excluded.sequence,
     appointment_start = excluded.appointment_start, appointment_end = excluded.appointment_end,
     arrived_at = excluded.arrived_at, arrival_source = excluded.arrival_source,
     arrival_fact = excluded.arrival_fact, departed_at = excluded.departed_at,
