@@ -16,6 +16,7 @@ from api.board import board_router
 from api.deps import Services
 from api.errors import ErrorBody, install_error_handlers
 from api.idempotency import IdempotencyMiddleware
+from api.nul import RefuseNul
 from api.routes import (
     billing,
     edi,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, ledger: Ledger | None = None
     )
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RefuseNul)  # added last: runs first, before a key or a body is kept
 
     @app.middleware("http")
     async def request_id(

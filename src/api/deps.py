@@ -16,12 +16,17 @@ from projections.db import Database
 from projections.runner import Runner
 
 __all__ = [
+    "MAX_POSITION",
     "Auth",
     "Services",
     "Svc",
     "caller_for",
     "require",
 ]
+
+
+#: The largest log position (a 64-bit signed integer on both backends); larger is refused.
+MAX_POSITION = 2**63 - 1
 
 
 @dataclass

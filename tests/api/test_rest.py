@@ -3,6 +3,7 @@ posting pings and EDI, a shipper seeing only its own, idempotent writes."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -274,6 +275,34 @@ def test_errors_name_the_field_and_the_row(
     ]
     assert naive.status_code == 422 and naive.json()["field"] == "pings.0.occurred_at"
     assert ledger.position == 1  # only the account
+
+
+def test_nul_characters_and_positions_beyond_64_bits_are_refused_naming_the_field(
+    api: tuple[TestClient, dict[str, str]], ledger: Ledger
+) -> None:
+    client, keys = api
+    ledger.open_account(ADMIN, "ACME", "Acme")
+    head = ledger.position
+    h = auth(keys["admin"])
+    nul_device = {"pings": [ping(1, "2026-11-20T08:00:00+00:00", device="DEV\u0000")]}
+    text_with_backslash = {"pings": [ping(1, "2026-11-20T08:00:00+00:00", device="DEV\\u0000")]}
+
+    as_json = auth(keys["admin"], **{"Content-Type": "application/json"})
+    in_body = client.post(
+        "/api/v1/telematics/pings", headers=as_json, content=json.dumps(nul_device)
+    )
+    in_query = client.get("/api/v1/notifications/subscriptions?tenant=AC%00ME", headers=h)
+    too_far = client.get("/api/v1/notifications?after=9223372036854775808", headers=h)
+    written = ledger.position
+    escaped = client.post(
+        "/api/v1/telematics/pings", headers=as_json, content=json.dumps(text_with_backslash)
+    )
+
+    assert in_body.status_code == 422 and in_body.json()["field"] == "body"
+    assert in_query.status_code == 422 and in_query.json()["field"] == "query.tenant"
+    assert too_far.status_code == 422 and too_far.json()["field"] == "query.after"
+    assert written == head
+    assert escaped.status_code == 200, escaped.text  # a backslash and "u0000" is plain text
 
 
 def test_health_and_readiness(api: tuple[TestClient, dict[str, str]]) -> None:
