@@ -281,11 +281,6 @@ class Ledger(Application[UUID]):
             return None
         return aggregate if isinstance(aggregate, cls) else None
 
-    def _stored(self, aggregate_id: UUID) -> bool:
-        """Whether a stream has events: one indexed read, without the repository's
-        reconstruction (a third of a single-order command's time when it is new)."""
-        return bool(self.recorder.select_events(aggregate_id, limit=1))
-
     def _exists(self, cls: type[Aggregate], aggregate_id: UUID) -> bool:
         """Whether a reference object exists; reference data is never deleted, so a yes is
         remembered (a no is asked again next time)."""
@@ -502,14 +497,14 @@ class Ledger(Application[UUID]):
             raise BatchRejected("order import", repeats)
         meta = self.meta(caller, tenant=tenant)
 
-        def attempt() -> ImportReport:
+        def attempt(look_first: bool = True) -> ImportReport:
             to_save: list[Aggregate] = []
             new_locations: set[UUID] = set()
             unchanged = 0
             for draft in drafts:
                 location_id = Location.create_id(draft.ship_to_code)
                 order_id = Order.create_id(tenant, draft.reference)
-                existing = self._find(Order, order_id) if self._stored(order_id) else None
+                existing = self._find(Order, order_id) if look_first else None
                 if existing is not None:
                     if _same_order(existing, draft, location_id):
                         unchanged += 1
@@ -539,8 +534,14 @@ class Ledger(Application[UUID]):
             position = self._commit(*to_save) if to_save else self.position
             return ImportReport(recorded=recorded, unchanged=unchanged, position=position)
 
-        # a concurrent import of the same orders: the retry finds them and skips them
-        return self._retrying(attempt)
+        try:
+            # Most imports are new orders: insert without reading first. Ids are natural, so
+            # a known order makes the insert fail, writing nothing and using no position.
+            return attempt(look_first=False)
+        except IntegrityError:
+            # Known orders (a re-sent file), or a concurrent import of the same ones: look
+            # each order up, skip the known ones.
+            return self._retrying(attempt)
 
     def _new_ship_to(self, meta: Meta, draft: OrderDraft, tenant: str) -> Location:
         return Location(

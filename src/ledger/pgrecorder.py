@@ -4,7 +4,8 @@ The library inserts a transaction's events by `unnest` of an array of a composit
 which psycopg builds in Python at ~120 µs an event. This subclass keeps everything else of
 the library's insert path — the EXCLUSIVE table lock (so readers never skip an event), the
 NOTIFY, one transaction, the returned positions — and sends the rows with `executemany`
-in the library's pipeline instead (several times cheaper per event).
+in the library's pipeline instead (several times cheaper per event). A conflicting insert is
+refused before it takes positions from the sequence, so the log has no gaps.
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ class RowInserts(PostgresApplicationRecorder):
         self._qualified = f'"{schema}"."{table}"'
         self._lock_function = f'SELECT "{schema}".shipledger_lock_events()'
         self._via_function: bool | None = None
+        # Re-inserts, with its own position, a row that already holds one of the new events'
+        # (stream, version): a unique violation *before* the inserts take positions from the
+        # sequence. Without it a refused insert burns positions, and the log has gaps that
+        # differ from run to run; with it nothing is inserted and no position is used.
+        self._refuse_taken = (
+            f'INSERT INTO "{schema}"."{table}" '
+            "(originator_id, originator_version, topic, state, notification_id) "
+            "SELECT t.originator_id, t.originator_version, t.topic, t.state, t.notification_id "
+            f'FROM "{schema}"."{table}" t '
+            "JOIN unnest(%s::uuid[], %s::bigint[]) AS new (id, version) "
+            "ON t.originator_id = new.id AND t.originator_version = new.version LIMIT 1"
+        )
         self._insert_rows = (
             f'INSERT INTO "{schema}"."{table}" '
             "(originator_id, originator_version, topic, state) "
@@ -59,6 +72,14 @@ class RowInserts(PostgresApplicationRecorder):
         with curs.connection.cursor() as locking:  # keep `curs` for the returned positions
             self._lock_table(locking)
             self._notify_channel(locking)
+            locking.execute(
+                self._refuse_taken,
+                (
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                ),
+                prepare=True,
+            )
         curs.executemany(
             self._insert_rows,
             [(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events],

@@ -106,6 +106,7 @@ def test_reservations_never_oversell_nor_lose_writes_when_eight_ledgers_reserve_
         )
         counted = Counter(dict(move for s in threads for move in s.done))
         events = [r.event for r in iter_log(setup, stream=stock_id)]
+        positions = [r.position for r in iter_log(setup)]
         reloaded = setup.stock_item(warehouse, "SKU-HOT")
     finally:
         for ledger in ledgers:
@@ -127,6 +128,8 @@ def test_reservations_never_oversell_nor_lose_writes_when_eight_ledgers_reserve_
     assert sum(reloaded.reserved.values()) == folded_reserved
     assert reloaded.available == folded_on_hand - folded_reserved >= 0
     assert reloaded.version == 1 + len(received) + len(reserved) == len(events)
+    # Writes refused for a conflict took no positions: the log has no gaps.
+    assert positions == list(range(1, len(positions) + 1))
     # Each thread stopped on a refusal that was right when it came: stock only shrinks.
     assert all(s.refused_last is not None and reloaded.available < s.refused_last for s in threads)
 
