@@ -66,6 +66,29 @@ def _parse(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+def _spoken_for(ledger: Ledger, db: Database, day: date) -> tuple[set[str], set[str]]:
+    """Trucks and drivers already taken: on a load under way (any day), or on a load of this
+    day that is planned, tendered or accepted — its truck and driver are those of its route
+    in the plan that made it (the board knows them only from dispatch)."""
+    vehicles: set[str] = set()
+    drivers: set[str] = set()
+    for load_id, reference, vehicle, driver, planned_day in db.query(
+        "SELECT load_id, reference, vehicle_code, driver_code, planned_day FROM load_board "
+        "WHERE status IN ('planned', 'tendered', 'accepted', 'dispatched', 'in_transit') "
+        "ORDER BY reference"
+    ):
+        if vehicle is None and planned_day == day.isoformat():
+            plan_id = ledger.load(UUID(str(load_id))).plan_id
+            record = ledger.find_plan(plan_id) if plan_id else None
+            routes = record.routes if record else ()
+            route = next((r for r in routes if r.load_reference == reference), None)
+            if route is not None:
+                vehicle, driver = route.vehicle_code, route.driver_code
+        vehicles.update([str(vehicle)] if vehicle else [])
+        drivers.update([str(driver)] if driver else [])
+    return vehicles, drivers
+
+
 def build_day_request(ledger: Ledger, db: Database, day: date, warehouse: str) -> DayPlan:
     """Open orders of `day` allocated from `warehouse`, and the vehicles free to serve them."""
     rows = db.query(
@@ -102,13 +125,7 @@ def build_day_request(ledger: Ledger, db: Database, day: date, warehouse: str) -
                 service_minutes=float(service),
             )
         )
-    busy = {
-        str(r[0])
-        for r in db.query(
-            "SELECT vehicle_code FROM load_board WHERE status IN "
-            "('tendered', 'accepted', 'dispatched', 'in_transit') AND vehicle_code IS NOT NULL"
-        )
-    }
+    busy, busy_drivers = _spoken_for(ledger, db, day)
     fleet = db.query(
         "SELECT vehicle_code, carrier_code, capacity_kg, capacity_m3 FROM fleet_vehicles "
         "ORDER BY vehicle_code"
@@ -117,7 +134,8 @@ def build_day_request(ledger: Ledger, db: Database, day: date, warehouse: str) -
     for code, carrier in db.query(
         "SELECT driver_code, carrier_code FROM fleet_drivers ORDER BY driver_code"
     ):
-        drivers_by_carrier.setdefault(str(carrier), []).append(str(code))
+        if str(code) not in busy_drivers:
+            drivers_by_carrier.setdefault(str(carrier), []).append(str(code))
     vehicles: list[Vehicle] = []
     drivers: dict[str, str | None] = {}
     shift_start = datetime.combine(day, clock_time(0), tzinfo=UTC) + timedelta(minutes=SHIFT[0])

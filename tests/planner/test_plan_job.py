@@ -93,3 +93,38 @@ def test_an_order_no_truck_can_carry_comes_back_with_the_reason(
     assert [(u.order_reference, u.reason) for u in record.unplaced] == [("PO-0", "capacity")]
     assert job.elapsed_seconds > 0
     db.close()
+
+
+def test_a_second_plan_of_the_day_leaves_the_trucks_and_drivers_of_the_first_alone(
+    ledger: Ledger, clock: Clock, store_url: str
+) -> None:
+    open_orders(ledger)
+    db = Database(store_url)
+    migrate(db)
+    Runner(ledger, db).catch_up()
+    first = ledger.find_plan(plan_day(ledger, db, ADMIN, DAY, "WH-1", time_limit=2))
+    assert first is not None and first.routes
+    start = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)
+    late = OrderDraft(
+        reference="PO-LATE",
+        lines=(OrderLine(1, "SKU-1", 10, Decimal(300), Decimal("1.2")),),
+        ship_to_code="C-0",
+        ship_to_name="Lakeview",
+        ship_to_address="Lakeview Ave",
+        ship_to=GeoPoint(41.9351, -87.6447),
+        window=TimeWindow(start, start + timedelta(hours=6)),
+    )
+    ledger.place_order(ADMIN, "ACME", late)
+    ledger.allocate_order(ADMIN, ledger.order_by_reference("ACME", "PO-LATE").id, "WH-1")
+    Runner(ledger, db).catch_up()
+
+    second = ledger.find_plan(plan_day(ledger, db, ADMIN, DAY, "WH-1", time_limit=2))
+
+    assert second is not None
+    taken = {(r.vehicle_code, r.driver_code) for r in first.routes}
+    assert not {r.vehicle_code for r in second.routes} & {v for v, _ in taken}
+    assert not {r.driver_code for r in second.routes} & {d for _, d in taken if d}
+    placed = {ref for r in second.routes for ref in r.orders}
+    unplaced = {u.order_reference for u in second.unplaced}
+    assert placed | unplaced == {"PO-LATE"}
+    db.close()
