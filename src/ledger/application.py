@@ -831,27 +831,12 @@ class Ledger(Application[UUID]):
                 if order_id not in order_ids:
                     order_ids.append(order_id)
         meta = self.meta(caller, occurred_at=occurred_at, reason=reason)
-        load_id = Load.create_id(reference)
-        stop_aggregates = [
-            Stop.schedule(
-                meta,
-                load_id=load_id,
-                sequence=i,
-                kind=plan.kind,
-                location_id=Location.create_id(plan.location_code),
-                window=plan.window,
-                appointment=plan.appointment,
-                service_minutes=plan.service_minutes,
-                order_ids=plan.order_ids,
-            )
-            for i, plan in enumerate(stops, start=1)
-        ]
-        load = Load(
-            meta=meta,
-            reference=reference,
-            tenants=tuple(sorted(tenants)),
-            stop_ids=tuple(s.id for s in stop_aggregates),
-            order_ids=tuple(order_ids),
+        load, stop_aggregates = _new_load(
+            meta,
+            reference,
+            stops,
+            tenants=tenants,
+            order_ids=order_ids,
             planned_km=planned_km,
             plan_id=plan_id,
         )
@@ -1115,48 +1100,8 @@ class Ledger(Application[UUID]):
         meta = self.meta(caller, source=Source.PLANNER)
         aggregates: list[Aggregate] = []
         for route, stops, customer in routes:
-            tenants: set[str] = {customer} if customer else set()
-            order_ids: list[UUID] = []
-            for plan in stops:
-                self._require_exists(
-                    Location, Location.create_id(plan.location_code), "location", plan.location_code
-                )
-                for order_id in plan.order_ids:
-                    tenants.add(self.order(order_id).tenant)
-                    order_ids.append(order_id)
-            load_id = Load.create_id(route.load_reference)
-            if self._find(Load, load_id) is not None:
-                raise InvalidInput(
-                    f"load {route.load_reference} already exists",
-                    field="load_reference",
-                    rule="unique",
-                )
-            stop_aggregates = [
-                Stop.schedule(
-                    meta,
-                    load_id=load_id,
-                    sequence=i,
-                    kind=p.kind,
-                    location_id=Location.create_id(p.location_code),
-                    window=p.window,
-                    appointment=p.appointment,
-                    service_minutes=p.service_minutes,
-                    order_ids=p.order_ids,
-                )
-                for i, p in enumerate(stops, start=1)
-            ]
-            aggregates.append(
-                Load(
-                    meta=meta,
-                    reference=route.load_reference,
-                    tenants=tuple(sorted(tenants)),
-                    stop_ids=tuple(s.id for s in stop_aggregates),
-                    order_ids=tuple(dict.fromkeys(order_ids)),
-                    planned_km=route.distance_km,
-                    plan_id=plan_id,
-                )
-            )
-            aggregates.extend(stop_aggregates)
+            load, stop_aggregates = self._planned_load(meta, plan_id, route, stops, customer)
+            aggregates.extend([load, *stop_aggregates])
         record = PlanRecord(
             meta=meta,
             plan_id=plan_id,
@@ -1252,35 +1197,19 @@ class Ledger(Application[UUID]):
             for order_id in plan.order_ids:
                 tenants.add(self.order(order_id).tenant)
                 order_ids.append(order_id)
-        load_id = Load.create_id(route.load_reference)
-        if self._find(Load, load_id) is not None:
+        if self._find(Load, Load.create_id(route.load_reference)) is not None:
             raise InvalidInput(
                 f"load {route.load_reference} already exists", field="load_reference", rule="unique"
             )
-        stop_aggregates = [
-            Stop.schedule(
-                meta,
-                load_id=load_id,
-                sequence=i,
-                kind=p.kind,
-                location_id=Location.create_id(p.location_code),
-                window=p.window,
-                appointment=p.appointment,
-                service_minutes=p.service_minutes,
-                order_ids=p.order_ids,
-            )
-            for i, p in enumerate(stops, start=1)
-        ]
-        load = Load(
-            meta=meta,
-            reference=route.load_reference,
-            tenants=tuple(sorted(tenants)),
-            stop_ids=tuple(s.id for s in stop_aggregates),
-            order_ids=tuple(dict.fromkeys(order_ids)),
+        return _new_load(
+            meta,
+            route.load_reference,
+            stops,
+            tenants=tenants,
+            order_ids=order_ids,
             planned_km=route.distance_km,
             plan_id=plan_id,
         )
-        return load, stop_aggregates
 
     def _revised_load(
         self, meta: Meta, plan_id: str, revision: RouteRevision, at: datetime, where: str
@@ -1672,6 +1601,44 @@ class Ledger(Application[UUID]):
             return report
 
         return self._retrying(attempt)
+
+
+def _new_load(
+    meta: Meta,
+    reference: str,
+    stops: Sequence[StopPlan],
+    *,
+    tenants: set[str],
+    order_ids: Sequence[UUID],
+    planned_km: float,
+    plan_id: str | None,
+) -> tuple[Load, list[Stop]]:
+    """A new load and its stops, numbered 1..n in the given order (not saved)."""
+    load_id = Load.create_id(reference)
+    stop_aggregates = [
+        Stop.schedule(
+            meta,
+            load_id=load_id,
+            sequence=i,
+            kind=plan.kind,
+            location_id=Location.create_id(plan.location_code),
+            window=plan.window,
+            appointment=plan.appointment,
+            service_minutes=plan.service_minutes,
+            order_ids=plan.order_ids,
+        )
+        for i, plan in enumerate(stops, start=1)
+    ]
+    load = Load(
+        meta=meta,
+        reference=reference,
+        tenants=tuple(sorted(tenants)),
+        stop_ids=tuple(s.id for s in stop_aggregates),
+        order_ids=tuple(dict.fromkeys(order_ids)),
+        planned_km=planned_km,
+        plan_id=plan_id,
+    )
+    return load, stop_aggregates
 
 
 def _collected(
