@@ -113,7 +113,7 @@ DISPATCH = f"""mutation($load: ID!) {{
   dispatchLoad(load: $load, driverCode: "DRV-1", vehicleCode: "TRK-1") {{ {RESULT} }} }}"""
 START_TRANSIT = f"mutation($load: ID!) {{ startTransit(load: $load) {{ {RESULT} }} }}"
 DELIVER = f"mutation($load: ID!) {{ deliverLoad(load: $load) {{ {RESULT} }} }}"
-LOAD = """query($id: ID!, $waitFor: Int) {
+LOAD = """query($id: ID!, $waitFor: LogPosition) {
   load(id: $id, waitFor: $waitFor) {
     id loadId reference status customerStatus carrier driverCode driverName customers
     openExceptionCount viewPosition
@@ -319,7 +319,7 @@ def test_another_tenants_load_reads_as_absent_when_read_on_any_path(api: Api) ->
         return [edge["node"]["reference"] for edge in edges]
 
     node = "query($id: ID!) { node(id: $id) { id ... on Load { reference } } }"
-    as_known = "query($id: ID!, $at: Int!) { load(id: $id, asKnownAt: $at) { reference } }"
+    as_known = "query($id: ID!, $at: LogPosition!) { load(id: $id, asKnownAt: $at) { reference } }"
     queue = "{ exceptionsQueue { loadReference owner note load { reference } } }"
     own = api.data(shipper, LOAD, id=acme_load)["load"]
 
@@ -360,7 +360,7 @@ def test_load_shows_the_older_state_when_asked_as_known_at_an_earlier_position(a
     tendered = api.recorded(dispatcher, TENDER, load=load, carrier="FAST")
     api.recorded(dispatcher, ACCEPT, load=load)
     dispatched = api.recorded(dispatcher, DISPATCH, load=load)
-    query = """query($id: ID!, $at: Int, $asOf: DateTime, $wait: Int) {
+    query = """query($id: ID!, $at: LogPosition, $asOf: DateTime, $wait: LogPosition) {
       load(id: $id, asKnownAt: $at, asOf: $asOf, waitFor: $wait) {
         status carrier driverCode knownAt asOf stops { sequence } billingLines { code } } }"""
 
@@ -400,7 +400,8 @@ def subscribe(ws: WebSocketTestSession, key: str, after: int) -> None:
             "id": "board",
             "type": "subscribe",
             "payload": {
-                "query": """subscription($after: Int) { boardChanges(afterPosition: $after) {
+                "query": """subscription($after: LogPosition) {
+                    boardChanges(afterPosition: $after) {
                     position load { reference status carrier } } }""",
                 "variables": {"after": after},
             },
@@ -505,7 +506,7 @@ def test_positions_kpis_stock_and_billing_are_served_when_the_views_hold_them(ap
         api.key("shipper", "ACME"),
     )
     fast, slow = api.key("carrier", "FAST"), api.key("carrier", "SLOW")
-    load = """query($id: ID!, $at: Int) { load(id: $id, asKnownAt: $at) {
+    load = """query($id: ID!, $at: LogPosition) { load(id: $id, asKnownAt: $at) {
         billingLines { code amount } lastPosition { vehicleCode fixAt } } }"""
     vehicles = "{ vehiclePositions { vehicleCode fixAt } }"
 
@@ -536,3 +537,17 @@ def test_positions_kpis_stock_and_billing_are_served_when_the_views_hold_them(ap
     assert api.data(slow, vehicles) == {"vehiclePositions": []}
     assert api.data(slow, "{ kpis { loads } }") == {"kpis": []}
     assert api.post(shipper, vehicles)["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_log_positions_beyond_32_bits_are_accepted_and_outside_64_bits_refused(api: Api) -> None:
+    world(api)
+    dispatcher = api.key("dispatcher")
+    load = plan_tendered(api, dispatcher, "L-ACME", "ACME", "FAST")
+    as_known = "query($id: ID!, $at: LogPosition!) { load(id: $id, asKnownAt: $at) { reference } }"
+
+    far = api.data(dispatcher, as_known, id=load, at=2**40)
+
+    assert far["load"]["reference"] == "L-ACME"
+    for bad in (-1, 2**63, "12", 1.5, True):
+        errors = api.post(dispatcher, as_known, id=load, at=bad).get("errors")
+        assert errors and "a log position is an integer" in errors[0]["message"], (bad, errors)

@@ -17,6 +17,7 @@ from api.graphql.context import GqlInfo, off_loop
 from api.graphql.fields import mutation
 from api.graphql.permissions import Authenticated, Dispatching, DispatchingOrCarrier
 from api.graphql.results import CommandResult, Recorded, refusal
+from api.graphql.scalars import LogPosition
 from api.graphql.types import ExceptionKind, FactSource, StopFactKind, StopKind
 from api.keys import Principal
 from api.routes.common import load_for
@@ -82,7 +83,8 @@ async def _run(info: GqlInfo, command: Command, source: Source = Source.API) -> 
     except LedgerError as error:
         return refusal(error)
     return Recorded(
-        position=position, load_id=None if load_id is None else strawberry.ID(str(load_id))
+        position=LogPosition(position),
+        load_id=None if load_id is None else strawberry.ID(str(load_id)),
     )
 
 

@@ -26,6 +26,7 @@ from api.graphql.permissions import (
     tenant_scope,
 )
 from api.graphql.results import query_error
+from api.graphql.scalars import LogPosition
 from api.graphql.types import (
     ExceptionKind,
     InventoryPosition,
@@ -115,7 +116,7 @@ async def _query(info: GqlInfo, columns: tuple[str, ...], sql: str, params: list
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-async def _wait_for(info: GqlInfo, position: int | None) -> None:
+async def _wait_for(info: GqlInfo, position: LogPosition | None) -> None:
     """Read-your-writes: the views reach `position` before the read (they run meanwhile)."""
     try:
         await off_loop(info.context.services.wait_for, position)
@@ -195,7 +196,7 @@ class Query:
         day: date | None = None,
         first: int = 50,
         after: str | None = None,
-        wait_for: int | None = None,
+        wait_for: LogPosition | None = None,
     ) -> LoadConnection:
         if not 1 <= first <= MAX_PAGE:
             raise query_error(
@@ -235,7 +236,7 @@ class Query:
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            view_position=position,
+            view_position=LogPosition(position),
         )
 
     @field(
@@ -250,9 +251,9 @@ class Query:
         info: GqlInfo,
         id: strawberry.ID,
         as_of: datetime | None = None,
-        as_known_at: int | None = None,
+        as_known_at: LogPosition | None = None,
         as_known_at_time: datetime | None = None,
-        wait_for: int | None = None,
+        wait_for: LogPosition | None = None,
     ) -> Load | None:
         if as_known_at is not None and as_known_at_time is not None:
             raise query_error(

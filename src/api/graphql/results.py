@@ -17,6 +17,7 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 
+from api.graphql.scalars import LogPosition
 from ledger import errors
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
 
 @strawberry.type(description="The command was recorded; wait for `position` on reads")
 class Recorded:
-    position: int
+    position: LogPosition
     load_id: strawberry.ID | None = None
 
 

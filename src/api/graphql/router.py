@@ -18,6 +18,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext
 from strawberry.types.unset import UnsetType
@@ -27,6 +28,7 @@ from api.graphql.context import GraphQLContext, authenticate_params, context_get
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.results import Refusal
+from api.graphql.scalars import SCALARS
 from api.graphql.subscriptions import Subscription
 from api.graphql.types import Load
 
@@ -79,6 +81,7 @@ def build_schema(services: Services) -> strawberry.Schema:
         subscription=Subscription,
         types=[Load, Refusal],
         extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
 
 

@@ -13,6 +13,7 @@ from api.graphql.context import GqlInfo, off_loop
 from api.graphql.fields import subscription
 from api.graphql.permissions import AnyRole, Authenticated
 from api.graphql.queries import board_rows
+from api.graphql.scalars import LogPosition
 from api.graphql.types import BoardChange, Load
 
 __all__ = ["POLL_SECONDS", "Subscription", "board_position"]
@@ -38,12 +39,14 @@ class Subscription:
         permission_classes=[Authenticated, AnyRole],
     )
     async def board_changes(
-        self, info: GqlInfo, after_position: int | None = None
+        self, info: GqlInfo, after_position: LogPosition | None = None
     ) -> AsyncGenerator[BoardChange, None]:
         services = info.context.services
-        seen = after_position
-        if seen is None:
+        seen: int
+        if after_position is None:
             seen = await off_loop(board_position, services)
+        else:
+            seen = after_position
         while True:
             # Drive the projections too: a server without a separate worker stays live.
             await off_loop(services.runner.attempt)
@@ -57,6 +60,8 @@ class Subscription:
                 )
                 for row in rows:
                     info.context.refresh_loaders()  # each event reads the views afresh
-                    yield BoardChange(position=int(row["position"]), load=Load.from_row(row))
+                    yield BoardChange(
+                        position=LogPosition(int(row["position"])), load=Load.from_row(row)
+                    )
                 seen = reached
             await asyncio.sleep(POLL_SECONDS)

@@ -19,6 +19,7 @@ from api.graphql.context import GqlInfo, off_loop
 from api.graphql.fields import field
 from api.graphql.loaders import BOARD_COLUMNS, STOP_COLUMNS, Row
 from api.graphql.permissions import Authenticated, Billing, hidden_from_shippers
+from api.graphql.scalars import LogPosition
 from api.keys import Role
 from ledger.errors import NotFound
 from ledger.history import CUSTOMER_STATUS, LoadHistory, vehicle_history
@@ -179,7 +180,7 @@ class VehiclePosition:
     speed_kph: float | None
     heading: float | None
     fix_at: datetime
-    position: int = strawberry.field(description="the log position of the ping")
+    position: LogPosition = strawberry.field(description="the log position of the ping")
 
     @field(description="seconds between the fix and now (the ledger's clock)")
     def age_seconds(self, info: GqlInfo) -> float:
@@ -195,7 +196,7 @@ class VehiclePosition:
             speed_kph=None if row["speed_kph"] is None else float(row["speed_kph"]),
             heading=None if row["heading"] is None else float(row["heading"]),
             fix_at=_required_time(row["fix_at"]),
-            position=int(row["position"]),
+            position=LogPosition(int(row["position"])),
         )
 
     @classmethod
@@ -208,7 +209,7 @@ class VehiclePosition:
             speed_kph=state.ping.speed_kph,
             heading=state.ping.heading,
             fix_at=state.ping.occurred_at,
-            position=state.position,
+            position=LogPosition(state.position),
         )
 
 
@@ -328,11 +329,15 @@ class BillingLine:
     currency: str
     rate_card: str | None
     rate_version: int | None
-    sources: list[int] = strawberry.field(description="the log positions it was computed from")
+    sources: list[LogPosition] = strawberry.field(
+        description="the log positions it was computed from"
+    )
     status: str
     invoice_number: str | None
     adjusts: str | None
-    valid_from: int = strawberry.field(description="the log position that produced the line")
+    valid_from: LogPosition = strawberry.field(
+        description="the log position that produced the line"
+    )
 
     @classmethod
     def from_row(cls, row: Row) -> BillingLine:
@@ -349,11 +354,11 @@ class BillingLine:
             currency=str(row["currency"]),
             rate_card=row["rate_card"],
             rate_version=_int(row["rate_version"]),
-            sources=[int(s) for s in sources.split(",") if s],
+            sources=[LogPosition(int(s)) for s in sources.split(",") if s],
             status=str(row["status"]),
             invoice_number=row["invoice_number"],
             adjusts=row["adjusts"],
-            valid_from=int(row["valid_from"]),
+            valid_from=LogPosition(int(row["valid_from"])),
         )
 
 
@@ -380,7 +385,7 @@ class Load(Node):
     eta: datetime | None = strawberry.field(description="the ETA at the next stop")
     lateness_risk: str = strawberry.field(description="late | at_risk | on_track | unknown | done")
     open_exception_count: int
-    view_position: int = strawberry.field(
+    view_position: LogPosition = strawberry.field(
         description="the log position of the last event this row was computed from"
     )
     as_of: datetime | None = strawberry.field(description="the event-time viewpoint, if any")
@@ -490,7 +495,7 @@ class Load(Node):
             eta=_time(row["next_eta"]),
             lateness_risk=str(row["lateness_risk"]),
             open_exception_count=int(row["open_exceptions"]),
-            view_position=int(row["position"]),
+            view_position=LogPosition(int(row["position"])),
             as_of=as_of,
             known_at=known_at,
             carrier=row["carrier_code"],
@@ -547,12 +552,12 @@ class LoadEdge:
 class LoadConnection:
     edges: list[LoadEdge]
     page_info: PageInfo
-    view_position: int = strawberry.field(description="the position the views had reached")
+    view_position: LogPosition = strawberry.field(description="the position the views had reached")
 
 
 @strawberry.type(description="A board row whose view position moved past the one asked for")
 class BoardChange:
-    position: int = strawberry.field(description="resume from here with `afterPosition`")
+    position: LogPosition = strawberry.field(description="resume from here with `afterPosition`")
     load: Load
 
 
@@ -572,7 +577,7 @@ class InventoryPosition:
     staged: int
     quarantined: int
     available: int
-    position: int
+    position: LogPosition
 
     @classmethod
     def from_row(cls, row: Row) -> InventoryPosition:
@@ -589,7 +594,7 @@ class InventoryPosition:
             staged=int(row["staged"]),
             quarantined=int(row["quarantined"]),
             available=int(row["available"]),
-            position=int(row["position"]),
+            position=LogPosition(int(row["position"])),
         )
 
 

@@ -45,7 +45,7 @@ const LOAD_QUERY = `query BoardLoad($id: ID!) {
   }
 }`;
 
-const CHANGES_SUBSCRIPTION = `subscription BoardChanges($after: Int) {
+const CHANGES_SUBSCRIPTION = `subscription BoardChanges($after: LogPosition) {
   boardChanges(afterPosition: $after) { position load { ${LOAD_FIELDS} } }
 }`;
 
