@@ -27,8 +27,16 @@ in the same run, against naive ETAs for the same arrivals:
 Target: ≥ 85 % within ±15 min. Each truck-day of the week uses its own vehicle and device (the
 driver is the same all week), so the reconciler's scan of a vehicle's past loads stays short.
 
+With `--explain`, the misses are broken down: by truck, by stop, by what the truck was really
+doing an hour before, by the stops still to reach, by whether its device was silent then, by
+whether the driver rested or had the pre-trip inspection still to do on the way, by the age
+of the ETA shown, by hour; and the error is split into its parts (driving, dwell at the stops
+on the way, rests, waiting, the reconciled arrival against the true one), the predicted
+ones read from the ETA fact's note, the true ones from the simulated duty log.
+
 Usage: .venv/bin/python benchmarks/eta.py [--days 7] [--city 4] [--regional 2] [--seed 7]
-       [--url URL] [--demo-url URL] [--no-week] [--no-demo]   (default: new SQLite files)
+       [--url URL] [--demo-url URL] [--no-week] [--no-demo] [--explain] [--misses]
+       (default: new SQLite files)
 """
 # ruff: noqa: E402  (the imports follow the sys.path fix below)
 
@@ -45,6 +53,7 @@ import argparse
 import io
 import math
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -55,16 +64,17 @@ from decimal import Decimal
 
 from ledger.application import Caller, Ledger, StopPlan
 from ledger.drivers import DutyInput, DutyStatus
-from ledger.eta import Leg, Travel
+from ledger.eta import Travel
 from ledger.events import Source
 from ledger.geofence import haversine_m
-from ledger.history import stop_history
+from ledger.history import stop_history, vehicle_history
 from ledger.hos import DutyChange, hos_state
-from ledger.stops import StopKind
+from ledger.log import iter_log
+from ledger.stops import Stop, StopFact, StopKind
 from ledger.telematics import PingInput
 from ledger.values import GeoPoint, TimeWindow
-from planner.model import Location, TravelModel
-from planner.travel import build_travel_for
+from planner.eta_travel import model_travel
+from planner.model import TravelModel
 from projections.db import Database
 from projections.eta_policy import EtaPolicy
 from projections.migrations import migrate
@@ -86,16 +96,7 @@ NAIVE_KMH = MODEL.speed_kmh / MODEL.detour_factor  # the same speed, on the stra
 
 def planner_travel(model: TravelModel) -> Travel:
     """The planner's travel model read leg by leg along a path (what the lead wires in)."""
-
-    def legs(path: Sequence[GeoPoint]) -> list[Leg]:
-        places = tuple(Location(str(i), lat=p.lat, lon=p.lon) for i, p in enumerate(path))
-        matrix = build_travel_for(model, places)
-        return [
-            Leg(float(matrix.distance[i, i + 1]), float(matrix.time[i, i + 1]))
-            for i in range(len(path) - 1)
-        ]
-
-    return legs
+    return model_travel(model)
 
 
 def km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -451,8 +452,12 @@ class Replay:
     seconds: float
 
     def position_at(self, moment: datetime) -> int:
-        known = [position for at, position in self.steps if at <= moment]
-        return known[-1] if known else 0
+        return self.step_at(moment)[1]
+
+    def step_at(self, moment: datetime) -> tuple[datetime, int]:
+        """The last step at or before `moment`: its time and the log position after it."""
+        known = [(at, position) for at, position in self.steps if at <= moment]
+        return known[-1] if known else (START, 0)
 
 
 def replay(
@@ -575,8 +580,17 @@ def naive_straight_line(run: LoadRun, at: datetime, index: int) -> datetime:
     return straight_line(at, point, leave, ahead, NAIVE_KMH)
 
 
-def score(result: Replay, runs: list[LoadRun]) -> tuple[list[Score], dict[str, Score], int, int]:
+def score(
+    result: Replay, runs: list[LoadRun], feed: Feed
+) -> tuple[list[Score], dict[str, Score], int, int, list[Case]]:
     ledger = result.ledger
+    spans = {
+        t.driver: spans_of(
+            [(d.occurred_at, d.status) for d in feed.duty if d.driver_code == t.driver]
+        )
+        for t in {r.truck for r in runs}
+    }
+    cases: list[Case] = []
     ours, window_start, planned, straight = (
         Score("ETA policy (as known 60 min before)"),
         Score("naive: planned window start"),
@@ -600,14 +614,233 @@ def score(result: Replay, runs: list[LoadRun]) -> tuple[list[Score], dict[str, S
                 missing += 1
                 continue
             ours.add(eta, actual)
-            by_kind["regional" if run.truck.regional else "city"].add(eta, actual)
+            group = "regional" if run.truck.regional else "city"
+            by_kind[group].add(eta, actual)
+            cases.append(
+                case(
+                    ledger,
+                    result,
+                    group=group,
+                    target="the first (pickup)" if index == 0 else "a later one (delivery)",
+                    stop_id=stop_id,
+                    vehicle=run.vehicle,
+                    eta=eta,
+                    actual=actual,
+                    true_arrival=run.arrivals[index],
+                    stops_before=list(zip(run.arrivals, run.departures, strict=True))[:index],
+                    spans=spans[run.truck.driver],
+                    label=f"{run.reference} stop {index}",
+                )
+            )
             window_start.add(now.window.start, actual)
             planned.add(now.window.start + (now.window.end - now.window.start) / 2, actual)
             straight.add(naive_straight_line(run, asked, index), actual)
-    return [ours, window_start, planned, straight], by_kind, arrivals, missing
+    return [ours, window_start, planned, straight], by_kind, arrivals, missing, cases
 
 
-def demo_day(url: str, seed: int) -> None:
+# --- why the misses (--explain) -----------------------------------------------------------------
+
+SILENT = timedelta(minutes=15)
+_PARTS = ("drive", "stops", "rests", "waiting", "arrival fix")
+_NOTE = re.compile(
+    r"(?P<drive>-?\d+) min driving .*?(?P<stops>-?\d+) min at stops on the way, "
+    r"(?P<rests>-?\d+) min resting, (?P<waiting>-?\d+) min waiting"
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """What the driver was really doing from `start` to `end` (from the true duty log)."""
+
+    start: datetime
+    end: datetime
+    kind: str  # drive, stops, rests, waiting (the pre-trip inspection)
+
+
+def spans_of(changes: Sequence[tuple[datetime, DutyStatus]]) -> list[Span]:
+    """Driving, on duty at a stop, off duty (a rest), and on duty straight after being off
+    (the pre-trip inspection), from a driver's true duty changes."""
+    ordered = sorted(changes, key=lambda c: c[0])
+    spans, before = [], None
+    for (at, status), following in zip(ordered, [*ordered[1:], None], strict=True):
+        end = following[0] if following is not None else at
+        if status is DutyStatus.DRIVING:
+            kind = "drive"
+        elif status in (DutyStatus.OFF_DUTY, DutyStatus.SLEEPER_BERTH):
+            kind = "rests"
+        elif before in (None, DutyStatus.OFF_DUTY, DutyStatus.SLEEPER_BERTH):
+            kind = "waiting"
+        else:
+            kind = "stops"
+        if end > at:
+            spans.append(Span(at, end, kind))
+        before = status
+    return spans
+
+
+def _within(spans: Sequence[Span], start: datetime, end: datetime) -> dict[str, float]:
+    minutes = dict.fromkeys(("drive", "stops", "rests", "waiting"), 0.0)
+    for span in spans:
+        overlap = min(span.end, end) - max(span.start, start)
+        if overlap > timedelta(0):
+            minutes[span.kind] += overlap.total_seconds() / 60
+    return minutes
+
+
+def _doing(spans: Sequence[Span], at: datetime) -> str:
+    for span in spans:
+        if span.start <= at < span.end:
+            return {"drive": "driving", "stops": "at a stop", "rests": "resting"}.get(
+                span.kind, "pre-trip"
+            )
+    return "off duty"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One scored arrival, and what the moment an hour before it looked like."""
+
+    group: str  # city / regional / demo
+    target: str  # the first stop of the load (the pickup), or a later one
+    error: float  # minutes, the ETA given an hour before − the reconciled arrival
+    doing: str  # what the truck was really doing an hour before
+    ahead: int  # stops it still had to reach before this one then
+    silent: bool  # the ledger's last fix then was more than SILENT old
+    rest_on_way: bool  # the driver really rested between then and the arrival
+    pre_trip_on_way: bool  # the pre-trip inspection was still to come then
+    age: float  # minutes from the moment the ETA describes to the moment asked
+    parts: dict[str, float] | None  # predicted − true minutes, per part of the time to go
+    hour: int  # local hour of the arrival
+    label: str = ""  # the load and stop, and the note of the ETA shown
+
+    @property
+    def hit(self) -> bool:
+        return abs(self.error) <= TOLERANCE.total_seconds() / 60
+
+    def cause(self) -> str:
+        """The part that pushed the ETA furthest in the direction of its error."""
+        if self.parts is None:
+            return "unknown"
+        sign = 1 if self.error > 0 else -1
+        return max(self.parts, key=lambda k: sign * self.parts[k] if self.parts else 0.0)
+
+
+def shown_eta(ledger: Ledger, stop_id: object, known_at: int) -> tuple[datetime, str] | None:
+    """The moment the ETA shown at `known_at` describes, and its note."""
+    shown = None
+    for record in iter_log(ledger, stream=stop_id, stop=known_at):  # type: ignore[arg-type]
+        event = record.event
+        if isinstance(event, Stop.FactRecorded) and event.fact is StopFact.ETA_REPORTED:
+            assert record.meta is not None
+            shown = (record.meta.occurred_at, event.detail.note)
+    return shown
+
+
+def case(
+    ledger: Ledger,
+    result: Replay,
+    *,
+    group: str,
+    target: str,
+    stop_id: object,
+    vehicle: str,
+    eta: datetime,
+    actual: datetime,
+    true_arrival: datetime,
+    stops_before: Sequence[tuple[datetime, datetime]],
+    spans: Sequence[Span],
+    label: str,
+) -> Case:
+    asked = actual - HORIZON
+    step, position = result.step_at(asked)
+    shown = shown_eta(ledger, stop_id, position)
+    made_at, note = shown if shown else (asked, "")
+    fix = vehicle_history(ledger, vehicle, as_of=step, known_at=position)
+    silent = fix is None or step - fix.ping.occurred_at > SILENT
+    error = (eta - actual).total_seconds() / 60
+    found = _NOTE.search(note)
+    parts = None
+    if found:
+        truth = _within(spans, made_at, true_arrival)
+        parts = {k: float(found[k]) - truth[k] for k in ("drive", "stops", "rests", "waiting")}
+        parts["arrival fix"] = error - sum(parts.values())
+    local = actual.astimezone(UTC) + LOCAL
+    return Case(
+        group=group,
+        target=target,
+        error=error,
+        doing=_doing(spans, asked),
+        ahead=sum(1 for arrived, _ in stops_before if arrived > asked),
+        silent=silent,
+        rest_on_way=any(s.kind == "rests" and asked <= s.start < actual for s in spans),
+        pre_trip_on_way=any(s.kind == "waiting" and asked < s.end <= actual for s in spans),
+        age=(asked - made_at).total_seconds() / 60,
+        parts=parts,
+        hour=local.hour,
+        label=f"{label}: {note}",
+    )
+
+
+def explain(title: str, cases: Sequence[Case], *, listing: bool = False) -> None:
+    """The misses broken down: where the truck was, what it was doing, what went wrong."""
+    misses = [c for c in cases if not c.hit]
+    early = sum(1 for c in misses if c.error < 0)
+    print(
+        f"why ({title}): {len(cases)} scored, {len(cases) - len(misses)} within ±15 min; "
+        f"{len(misses)} misses: {early} early (the ETA before the arrival), "
+        f"{len(misses) - early} late"
+    )
+
+    def table(name: str, key: object) -> None:
+        groups: dict[str, list[Case]] = {}
+        for c in cases:
+            groups.setdefault(key(c), []).append(c)  # type: ignore[operator]
+        print(f"  by {name}:")
+        for label, members in sorted(groups.items()):
+            hits = sum(1 for c in members if c.hit)
+            out = [c for c in members if not c.hit]
+            print(
+                f"    {label:<34} {len(members):4d}  {hits / len(members):6.1%} within"
+                f"  median error {statistics.median(c.error for c in members):+6.1f}"
+                f"  misses {sum(1 for c in out if c.error < 0):3d} early"
+                f" {sum(1 for c in out if c.error > 0):3d} late"
+            )
+
+    table("truck", lambda c: c.group)
+    table("stop", lambda c: c.target)
+    table("what the truck was doing an hour before", lambda c: c.doing)
+    table(
+        "stops still to reach before this one",
+        lambda c: str(min(c.ahead, 3)) + "+" * (c.ahead >= 3),
+    )
+    table("device silent an hour before (last fix > 15 min old)", lambda c: str(c.silent))
+    table("the driver rested on the way", lambda c: str(c.rest_on_way))
+    table("the pre-trip inspection still to come", lambda c: str(c.pre_trip_on_way))
+    table(
+        "age of the ETA shown (min since the moment it describes)",
+        lambda c: "≤ 15" if c.age <= 15 else "15–60" if c.age <= 60 else "> 60",
+    )
+    table("local hour of the arrival", lambda c: f"{c.hour:02d}")
+    with_parts = [c for c in cases if c.parts is not None]
+    if with_parts:
+        print("  error by part of the time to go (predicted − true minutes):")
+        for part in _PARTS:
+            values = [c.parts[part] for c in with_parts if c.parts is not None]
+            out = [c.parts[part] for c in with_parts if c.parts is not None and not c.hit]
+            mean_out = statistics.fmean(out) if out else 0.0
+            print(
+                f"    {part:<12} all: median |error| {statistics.median(map(abs, values)):5.1f}"
+                f"  mean {statistics.fmean(values):+6.1f};  misses: mean {mean_out:+6.1f}"
+                f", the main cause of {sum(1 for c in misses if c.cause() == part)}"
+            )
+    if listing:
+        print("  the misses (error; doing an hour before; stops ahead; parts; ETA shown):")
+        for c in sorted(misses, key=lambda c: c.error):
+            parts = ", ".join(f"{k} {v:+.0f}" for k, v in (c.parts or {}).items())
+            print(f"    {c.error:+7.1f}  {c.doing:<9} {c.ahead}  [{parts}]  {c.label}")
+
+
+def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = False) -> None:
     """The demo's operating day (`api.demo`), with the ETA policy run after each of the demo's
     worker rounds, scored on its deliveries the same way."""
     try:
@@ -654,7 +887,9 @@ def demo_day(url: str, seed: int) -> None:
         Score(f"naive: straight line at {kmh:.0f} km/h, planned service"),
     )
     arrivals = missing = 0
+    cases: list[Case] = []
     for reference, trip in facts.trips.items():
+        spans = spans_of([(at, status) for at, status, _ in trip.duty])
         load = ledger.load_by_reference(reference)
         visits = [trip.pickup, *trip.deliveries]
         services = [40.0, *(float(s.service_minutes) for s in trip.route.stops)]
@@ -672,6 +907,23 @@ def demo_day(url: str, seed: int) -> None:
                 missing += 1
                 continue
             ours.add(then.eta, actual)
+            if explaining:
+                cases.append(
+                    case(
+                        ledger,
+                        result,
+                        group="demo",
+                        target="the first delivery" if index == 1 else "a later delivery",
+                        stop_id=stop_id,
+                        vehicle=trip.route.vehicle.code,
+                        eta=then.eta,
+                        actual=actual,
+                        true_arrival=visits[index].arrival,
+                        stops_before=[(v.arrival, v.departure) for v in visits[:index]],
+                        spans=spans,
+                        label=f"{reference} stop {index}",
+                    )
+                )
             window_start.add(now.window.start, actual)
             planned.add(trip.route.stops[index - 1].planned_start or now.window.start, actual)
             fixes = [f for f in trip.fixes if f.at <= asked]
@@ -693,6 +945,8 @@ def demo_day(url: str, seed: int) -> None:
     )
     for s in (ours, window_start, planned, straight):
         print(s.line())
+    if explaining:
+        explain("demo day", cases, listing=listing)
     ledger.close()
     db.close()
 
@@ -707,12 +961,22 @@ def main() -> None:
     parser.add_argument("--demo-url", default=None, help="a store URL for the demo day")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo day")
     parser.add_argument("--no-week", action="store_true", help="skip the generated week")
+    parser.add_argument(
+        "--explain", action="store_true", help="break the misses down (what went wrong, where)"
+    )
+    parser.add_argument("--misses", action="store_true", help="with --explain: list each miss")
     args = parser.parse_args()
+    args.explain = args.explain or args.misses
     with tempfile.TemporaryDirectory() as folder:
         if not args.no_week:
             week(args.url or f"sqlite:///{folder}/week.db", args)
         if not args.no_demo:
-            demo_day(args.demo_url or f"sqlite:///{folder}/demo.db", args.seed)
+            demo_day(
+                args.demo_url or f"sqlite:///{folder}/demo.db",
+                args.seed,
+                explaining=args.explain,
+                listing=args.misses,
+            )
 
 
 def week(url: str, args: argparse.Namespace) -> None:
@@ -724,7 +988,7 @@ def week(url: str, args: argparse.Namespace) -> None:
         f"{sum(1 for d, p in feed.pings if d > p.occurred_at)} of them late"
     )
     result = replay(url, sites, trucks, runs, feed)
-    scores, by_kind, arrivals, missing = score(result, runs)
+    scores, by_kind, arrivals, missing, cases = score(result, runs, feed)
     print(
         f"replayed in {result.seconds:.0f} s: {result.ledger.position} events; "
         f"{arrivals} reconciled arrivals, {missing} without an ETA 60 min before "
@@ -734,6 +998,8 @@ def week(url: str, args: argparse.Namespace) -> None:
         print(s.line())
     for s in by_kind.values():
         print(s.line())
+    if args.explain:
+        explain("generated week", cases, listing=args.misses)
     result.ledger.close()
 
 

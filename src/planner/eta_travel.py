@@ -10,12 +10,19 @@ from ledger.values import GeoPoint
 from planner.model import Location, TravelModel
 from planner.travel import build_travel_for
 
-__all__ = ["planner_travel"]
+__all__ = ["model_travel", "planner_travel"]
 
 
 def planner_travel(speed_kmh: float = 45.0, detour_factor: float = 1.3) -> Travel:
     """Haversine × detour at an average speed, leg by leg along a path."""
-    model = TravelModel(kind="haversine", detour_factor=detour_factor, speed_kmh=speed_kmh)
+    return model_travel(
+        TravelModel(kind="haversine", detour_factor=detour_factor, speed_kmh=speed_kmh)
+    )
+
+
+def model_travel(model: TravelModel) -> Travel:
+    """A travel model as the planner reads it (pass the plans' own: the ETA predictor learns
+    how the fleet drives against it, and starts from it)."""
 
     def legs(path: Sequence[GeoPoint], /) -> list[Leg]:
         places = tuple(Location(str(i), lat=p.lat, lon=p.lon) for i, p in enumerate(path))

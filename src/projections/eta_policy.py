@@ -7,7 +7,12 @@ arrival at each remaining stop of the vehicle's active loads (`ledger.eta.predic
 log as it stood at the end of the batch: the last fix by event time (or a later stop fact),
 the stops without a reconciled departure, the driver's Hours of Service at that moment, the
 dwell learned at each location from the `stop_times` view, the travel model it was given,
-and the vehicle's pace against that model on the stretches it drove for these loads.
+and the vehicle's pace against that model on the stretches it drove for these loads. From the
+fleet's latest reconciled stays and legs (the same views, ended before the moment predicted)
+it learns a dwell prior, whether early trucks wait for the window, and a pace profile by leg
+length and hour of day (the legs' driving minutes from their drivers' duty logs); from the
+driver's past shifts, a habitual break. A vehicle on a load that has been silent for
+`REFRESH` while the log went on is predicted again for the time the log has reached.
 
 It records an `ETA_REPORTED` fact for a stop only when the prediction moved since the last
 ETA it recorded there by more than a threshold (5 min, or a tenth of the time still to go
@@ -25,10 +30,12 @@ a position), so a batch reads only what is new.
 from __future__ import annotations
 
 import logging
+import math
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import TypeVar
 from uuid import UUID
@@ -40,12 +47,18 @@ from ledger.drivers import DutyLog
 from ledger.errors import NotFound
 from ledger.eta import (
     Driven,
+    DwellPrior,
     EtaRules,
+    PaceProfile,
+    PastDwell,
     Position,
     StopEta,
+    Stretch,
     Travel,
     UpcomingStop,
+    dwell_prior,
     eta_detail,
+    learned_habit,
     learned_pace,
     predict,
     remaining_stops,
@@ -71,7 +84,7 @@ from ledger.values import GeoPoint
 from projections.db import Database
 from projections.view import iso
 
-__all__ = ["ACTOR", "POLICY", "THRESHOLD", "EtaPolicy"]
+__all__ = ["ACTOR", "POLICY", "REFRESH", "THRESHOLD", "EtaPolicy"]
 
 POLICY = "eta-predictor"
 ACTOR = "policy:eta"
@@ -83,13 +96,35 @@ THRESHOLD_SHARE = 0.1
 BEFORE_DISPATCH = timedelta(hours=2)
 #: Loads dispatched this long before the vehicle's latest dispatch are no longer looked at.
 LOOKBACK = timedelta(days=7)
+#: A vehicle on a load silent this long (at the time the log has reached) is predicted again:
+#: time passing moves the ETA of a truck that stays where it is, or is overdue.
+REFRESH = timedelta(minutes=10)
 #: Streams kept in memory, least recently used dropped first.
 CACHED_STREAMS = 5000
 _ACTIVE = frozenset({LoadStatus.DISPATCHED, LoadStatus.IN_TRANSIT})
 _RETRIES = 3
 _DWELL_SQL = (
-    "SELECT dwell_minutes FROM stop_times WHERE location_id = %s AND dwell_minutes IS NOT NULL "
+    "SELECT arrived_at, departed_at, COALESCE(appointment_start, window_start) FROM stop_times "
+    "WHERE location_id = %s AND arrived_at IS NOT NULL AND departed_at > arrived_at "
     "AND departed_at < %s ORDER BY departed_at DESC LIMIT %s"
+)
+#: The fleet's latest reconciled stays and legs the prior and the pace profile learn from.
+FLEET_SAMPLES = 400
+_FLEET_DWELLS_SQL = (
+    "SELECT stop_id, location_id, arrived_at, departed_at, "
+    "COALESCE(appointment_start, window_start) FROM stop_times "
+    "WHERE arrived_at IS NOT NULL AND departed_at > arrived_at "
+    "ORDER BY departed_at DESC LIMIT %s"
+)
+#: A truck this much before the window (or appointment) opened was early.
+EARLY = timedelta(minutes=10)
+_FLEET_LEGS_SQL = (
+    "SELECT a.stop_id, b.stop_id, a.location_id, b.location_id, a.departed_at, b.arrived_at, "
+    "l.driver_code FROM stop_times a "
+    "JOIN stop_times b ON b.load_id = a.load_id AND b.sequence = a.sequence + 1 "
+    "JOIN load_board l ON l.load_id = a.load_id "
+    "WHERE a.departed_at IS NOT NULL AND b.arrived_at > a.departed_at "
+    "ORDER BY b.arrived_at DESC LIMIT %s"
 )
 
 log = logging.getLogger(__name__)
@@ -162,6 +197,17 @@ class EtaPolicy:
         self._streams = _Streams(ledger)
         self._vehicle_of_device: dict[str, str] = {}
         self._points: dict[UUID, GeoPoint] = {}
+        # what the fleet teaches, read once a batch; each derived figure kept per cut-off
+        # (departed, stay, arrived, opened): the stay as the service time when trucks wait
+        self._fleet_dwells: list[tuple[datetime, PastDwell, datetime, datetime]] = []
+        self._waits: dict[int, bool] = {}
+        self._fleet_legs: list[tuple[datetime, Stretch]] = []
+        self._priors: dict[int, DwellPrior] = {}
+        self._profiles: dict[int, PaceProfile] = {}
+        self._service: dict[UUID, float] = {}
+        # vehicle → the moment of its last prediction (None: read from the load board first)
+        self._watched: dict[str, datetime] | None = None
+        self._stretches: dict[tuple[str, str, str, str], Stretch | None] = {}
 
     def position(self) -> int:
         return self.ledger.tracked_position(POLICY)
@@ -200,12 +246,38 @@ class EtaPolicy:
             if vehicle is not None:
                 causes[vehicle] = record.position
         self._points = {}  # locations are read again each batch (they may have moved)
+        reached = _reached(records, self.ledger.clock())
+        silent = [
+            vehicle
+            for vehicle, predicted in self._watch().items()
+            if vehicle not in causes and reached is not None and reached - predicted >= REFRESH
+        ]
+        if causes or silent:
+            self._read_fleet(upto)
         changed: dict[UUID, Stop] = {}
         for vehicle, cause in causes.items():
             for stop in self._recompute(vehicle, cause, upto):
                 changed[stop.id] = stop
+        for vehicle in silent:
+            assert reached is not None
+            for stop in self._recompute(vehicle, upto, upto, refresh_at=reached):
+                changed[stop.id] = stop
         self.ledger.save_tracked(Tracking(POLICY, upto), *changed.values())
         return len(records)
+
+    def _watch(self) -> dict[str, datetime]:
+        """The vehicles on active loads and when each was last predicted (after a restart,
+        those of the load board, as if predicted long ago)."""
+        if self._watched is None:
+            self._watched = {}
+            if self.db is not None:
+                rows = self.db.query(
+                    "SELECT vehicle_code FROM load_board WHERE status IN (%s, %s) "
+                    "AND vehicle_code IS NOT NULL",
+                    (LoadStatus.DISPATCHED.value, LoadStatus.IN_TRANSIT.value),
+                )
+                self._watched = {str(r[0]): datetime.min.replace(tzinfo=UTC) for r in rows}
+        return self._watched
 
     def _view_position(self) -> int | None:
         """How far the `stop_times` view has read (None: no view, planned dwell only)."""
@@ -246,11 +318,17 @@ class EtaPolicy:
 
     # --- one vehicle ------------------------------------------------------------------------
 
-    def _recompute(self, vehicle: str, cause: int, upto: int) -> list[Stop]:
+    def _recompute(
+        self, vehicle: str, cause: int, upto: int, *, refresh_at: datetime | None = None
+    ) -> list[Stop]:
         """Predicts the remaining stops of the vehicle's active loads, in dispatch order, and
-        records the ETAs that moved; returns the stops it recorded on."""
+        records the ETAs that moved; returns the stops it recorded on. With `refresh_at`, the
+        prediction is made for that moment, when the vehicle has been silent since its last
+        position for `REFRESH` or more."""
         loads = self._active_loads(vehicle, upto)
+        watched = self._watch()
         if not loads:
+            watched.pop(vehicle, None)
             return []
         load_of: dict[UUID, LoadState] = {}
         stops: list[StopState] = []
@@ -261,29 +339,53 @@ class EtaPolicy:
             load_of.update({s.stop_id: load for s in known})
             stops += known
             upcoming += remaining_stops(known, self._where(known))
-        if not upcoming:
-            return []
-        position = self._position(vehicle, loads, stops, upto)
+        position = self._position(vehicle, loads, stops, upto) if upcoming else None
         if position is None:
+            watched.pop(vehicle, None)  # nothing ahead, or nowhere yet: its news will tell
             return []
         now = position.at
+        if refresh_at is not None:
+            if refresh_at - position.at < REFRESH:
+                return []  # not silent: its next news predicts it again
+            now = refresh_at
+        watched[vehicle] = now
         driver = loads[0].driver_code
         changes = self._duty(driver, now, upto)
+        profile = self._profile(now)
+        driven, under_way = self._driven(stops, position, changes, upcoming[0], profile)
+        rules = self.rules
+        if profile is None:  # the vehicle's pace against the model, the leg under way included
+            pace = learned_pace([*driven, *([under_way] if under_way else [])], rules) or 1.0
+            leg_pace = None
+        else:  # against the fleet's: its legs so far, then the leg under way against that
+            pace = learned_pace(driven, rules, prior_minutes=rules.pace_prior_minutes) or 1.0
+            leg_pace = pace
+            if under_way is not None:
+                k = rules.leg_prior_minutes
+                low, high = rules.pace_bounds
+                own = (under_way.actual_minutes + k * pace) / (under_way.model_minutes + k)
+                leg_pace = min(high, max(low, own))
+        waits = self._waits_for_window(now)
         etas = predict(
             position,
             upcoming,
             now,
-            self._dwell_history(upcoming, now),
+            self._dwell_history(upcoming, now, waits),
             self._hos(driver, changes, now),
             self.travel,
-            rules=self.rules,
-            pace=learned_pace(self._driven(stops, position, changes, upcoming[0]), self.rules)
-            or 1.0,
+            rules=rules,
+            pace=pace,
             started=any(
                 s.arrival is not None or s.departure is not None
                 for s in stops
                 if s.load_id == load_of[upcoming[0].stop_id].load_id
             ),
+            profile=profile,
+            leg_km=self._leg_km(stops, upcoming[0]),
+            leg_pace=leg_pace,
+            dwell_prior=self._dwell_prior(now, waits),
+            wait_for_window=waits,
+            habit=learned_habit(duty_changes(changes), now, rules),
         )
         recorded = []
         for eta in etas:
@@ -363,49 +465,181 @@ class EtaPolicy:
         position: Position,
         duty: list[LogRecord],
         heading: UpcomingStop,
-    ) -> list[Driven]:
+        profile: PaceProfile | None = None,
+    ) -> tuple[list[Driven], Driven | None]:
         """What the vehicle drove for these loads, oldest first, rests left out: each leg from
-        a departure to the next arrival of the same load, then the leg under way, from the stop
-        before the one it is heading for up to the position."""
+        a departure to the next arrival of the same load; then the leg under way, from the stop
+        before the one it is heading for up to the position. With the fleet's `profile`, the
+        modelled minutes are the fleet's for such a leg at that hour (the pace is then the
+        vehicle's own against the fleet's)."""
         points = self._where(stops)
-        legs: list[tuple[GeoPoint, GeoPoint, datetime, datetime]] = []
+        # (from, to, left, came, the whole leg's end: its length is what the profile reads)
+        legs: list[tuple[GeoPoint, GeoPoint, datetime, datetime, GeoPoint]] = []
         for before, after in pairwise(stops):
             if before.load_id != after.load_id:
                 continue  # between two loads the vehicle may have gone anywhere
             if before.departure is not None and after.arrival is not None:
                 left, came = before.departure.occurred_at, after.arrival.occurred_at
                 if came > left:
-                    legs.append((points[before.location_id], points[after.location_id], left, came))
+                    goal = points[after.location_id]
+                    legs.append((points[before.location_id], goal, left, came, goal))
         index = next(i for i, s in enumerate(stops) if s.stop_id == heading.stop_id)
         previous = stops[index - 1] if index > 0 else None
-        if (
+        on_a_leg = (
             heading.arrived_at is None
             and previous is not None
             and previous.load_id == stops[index].load_id
             and previous.departure is not None
             and position.at > previous.departure.occurred_at
-        ):
+        )
+        if on_a_leg:
+            assert previous is not None and previous.departure is not None
             left = previous.departure.occurred_at
-            legs.append((points[previous.location_id], position.point, left, position.at))
+            origin = points[previous.location_id]
+            legs.append((origin, position.point, left, position.at, heading.point))
         if not legs:
-            return []
-        modelled = self.travel([p for a, b, _, _ in legs for p in (a, b)])[::2]
+            return [], None
+        modelled = self.travel([p for a, b, _, _, _ in legs for p in (a, b)])[::2]
+        wholes = (
+            self.travel([p for a, _, _, _, e in legs for p in (a, e)])[::2]
+            if profile is not None
+            else modelled
+        )
         changes = duty_changes(duty)
-        return [
-            Driven(leg.minutes, _driving_minutes(changes, start, end))
-            for leg, (_, _, start, end) in zip(modelled, legs, strict=True)
-        ]
+        driven = []
+        for leg, whole, (origin, _, start, end, _) in zip(modelled, wholes, legs, strict=True):
+            actual = _driving_minutes(changes, start, end)
+            expected = leg.minutes
+            if profile is not None:
+                halfway = start + timedelta(minutes=actual / 2)
+                expected *= profile.factor(whole.km, halfway, origin.lon)
+            driven.append(Driven(expected, actual))
+        return (driven[:-1], driven[-1]) if on_a_leg else (driven, None)
+
+    def _leg_km(self, stops: Sequence[StopState], heading: UpcomingStop) -> float | None:
+        """The travel model's km of the whole leg to the stop the vehicle is heading for, from
+        the stop before it on the same load (None: no such stop)."""
+        index = next(i for i, s in enumerate(stops) if s.stop_id == heading.stop_id)
+        if index == 0 or stops[index - 1].load_id != stops[index].load_id:
+            return None
+        points = self._where(stops)
+        [leg] = self.travel([points[stops[index - 1].location_id], heading.point])
+        return leg.km
+
+    # --- what the fleet teaches -------------------------------------------------------------
+
+    def _read_fleet(self, upto: int) -> None:
+        """The fleet's latest reconciled stays and legs from the views (as far as they have
+        read), oldest first; the legs' driving minutes come from their drivers' duty logs."""
+        self._priors, self._profiles = {}, {}
+        if self.db is None:
+            return
+        self._waits = {}
+        dwells = []
+        for stop_id, location_id, arrived, departed, opened in self.db.query(
+            _FLEET_DWELLS_SQL, (FLEET_SAMPLES,)
+        ):
+            came, left = datetime.fromisoformat(arrived), datetime.fromisoformat(departed)
+            planned = self._planned_service(UUID(stop_id), upto)
+            stay = PastDwell(UUID(location_id), planned, (left - came).total_seconds() / 60)
+            dwells.append((left, stay, came, datetime.fromisoformat(opened)))
+        self._fleet_dwells = dwells[::-1]
+        legs = []
+        for row in self.db.query(_FLEET_LEGS_SQL, (FLEET_SAMPLES,)):
+            stretch = self._stretch(row, upto)
+            if stretch is not None:
+                legs.append((datetime.fromisoformat(row[5]), stretch))
+        self._fleet_legs = legs[::-1]
+
+    def _planned_service(self, stop_id: UUID, upto: int) -> float:
+        if stop_id not in self._service:
+            state = fold_stop(self._streams.records(stop_id, upto))
+            self._service[stop_id] = float(state.service_minutes) if state else 0.0
+        return self._service[stop_id]
+
+    def _stretch(self, row: tuple[object, ...], upto: int) -> Stretch | None:
+        """A leg of the fleet, stop to stop, as the travel model and the duty log see it (kept
+        once read: a leg whose both ends are reconciled rarely moves)."""
+        first, second, origin, target, departed, arrived = (str(x) for x in row[:6])
+        driver = None if row[6] is None else str(row[6])
+        key = (first, second, departed, arrived)
+        if key not in self._stretches:
+            left, came = datetime.fromisoformat(departed), datetime.fromisoformat(arrived)
+            a, b = self._location(UUID(origin)), self._location(UUID(target))
+            [leg] = self.travel([a, b])
+            changes = duty_changes(self._duty(driver, came, upto))
+            actual = _driving_minutes(changes, left, came)
+            self._stretches[key] = Stretch(leg.km, leg.minutes, actual, left, a.lon)
+        return self._stretches[key]
+
+    def _location(self, location_id: UUID) -> GeoPoint:
+        if location_id not in self._points:
+            self._points[location_id] = self.ledger.location_by_id(location_id).point
+        return self._points[location_id]
+
+    def _dwell_prior(self, now: datetime, waits: bool) -> DwellPrior | None:
+        """The fleet's dwell prior from the stays that ended before `now` (from the opening
+        of the window on, when trucks wait for it)."""
+        if self.db is None:
+            return None
+        known = bisect_left(self._fleet_dwells, now, key=lambda x: x[0])
+        if known not in self._priors:
+            stays = [
+                replace(stay, minutes=_service_minutes(came, left, opened if waits else None))
+                for left, stay, came, opened in self._fleet_dwells[:known]
+            ]
+            self._priors[known] = dwell_prior([d for d in stays if d.minutes > 0], self.rules)
+        return self._priors[known]
+
+    def _waits_for_window(self, now: datetime) -> bool:
+        """Whether the fleet's trucks that came early waited for the window (or appointment)
+        to open, by the stays that ended before `now`: each early stay votes for the reading
+        under which it lasted closer to its planned minutes (as the fleet's stays run); no
+        early stay yet: they wait, as the planner plans."""
+        known = bisect_left(self._fleet_dwells, now, key=lambda x: x[0])
+        if known not in self._waits:
+            ratio = dwell_prior([d for _, d, _, _ in self._fleet_dwells[:known]], self.rules).ratio
+            votes = 0
+            for left, stay, came, opened in self._fleet_dwells[:known]:
+                if came > opened - EARLY or stay.planned <= 0:
+                    continue
+                expected = math.log(stay.planned * ratio)
+                served = (left - opened).total_seconds() / 60
+                waited = abs(math.log(served) - expected) if served > 0 else math.inf
+                votes += 1 if waited < abs(math.log(stay.minutes) - expected) else -1
+            self._waits[known] = votes >= 0
+        return self._waits[known]
+
+    def _profile(self, now: datetime) -> PaceProfile | None:
+        """The fleet's pace profile from the legs that ended before `now` (None: none yet)."""
+        known = bisect_left(self._fleet_legs, now, key=lambda x: x[0])
+        if not known:
+            return None
+        if known not in self._profiles:
+            self._profiles[known] = PaceProfile(
+                [s for _, s in self._fleet_legs[:known]], self.rules
+            )
+        return self._profiles[known]
 
     def _dwell_history(
-        self, upcoming: Sequence[UpcomingStop], now: datetime
+        self, upcoming: Sequence[UpcomingStop], now: datetime, waits: bool = True
     ) -> dict[UUID, list[timedelta]]:
-        """The last reconciled dwells at each location that ended before `now`, oldest first."""
+        """The last reconciled dwells at each location that ended before `now`, oldest first
+        (from the opening of the window on, when trucks wait for it; whole minutes)."""
         if self.db is None:
             return {}
         history: dict[UUID, list[timedelta]] = {}
         for location_id in {s.location_id for s in upcoming}:
             rows = self.db.query(_DWELL_SQL, (str(location_id), iso(now), self.rules.dwell_samples))
-            history[location_id] = [timedelta(minutes=int(r[0])) for r in reversed(rows)]
+            stays = [
+                _service_minutes(
+                    datetime.fromisoformat(came),
+                    datetime.fromisoformat(left),
+                    datetime.fromisoformat(opened) if waits else None,
+                )
+                for came, left, opened in reversed(rows)
+            ]
+            history[location_id] = [timedelta(minutes=m // 1) for m in stays if m > 0]
         return history
 
     # --- recording --------------------------------------------------------------------------
@@ -448,6 +682,29 @@ class EtaPolicy:
                 if predicted is not None:
                     last = _Reported(f"{record.stream}:{record.version}", predicted)
         return last
+
+
+def _reached(records: Sequence[LogRecord], clock: datetime) -> datetime | None:
+    """How far in time the log has reached: the latest fix or duty change among the records
+    (never past the clock)."""
+    latest = None
+    for record in records:
+        event = record.event
+        if isinstance(event, PingLog.PingsRecorded):
+            moment = max((p.occurred_at for p in event.pings), default=None)
+        elif isinstance(event, DutyLog.DutyStatusChanged) and record.meta is not None:
+            moment = record.meta.occurred_at
+        else:
+            continue
+        if moment is not None and (latest is None or moment > latest):
+            latest = moment
+    return None if latest is None else min(latest, clock)
+
+
+def _service_minutes(came: datetime, left: datetime, opened: datetime | None) -> float:
+    """Minutes at a stop, from the opening of its window on when given (trucks wait for it)."""
+    begun = max(came, opened) if opened is not None else came
+    return (left - begun).total_seconds() / 60
 
 
 def _driving_minutes(changes: Sequence[DutyChange], start: datetime, end: datetime) -> float:

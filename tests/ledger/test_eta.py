@@ -10,22 +10,29 @@ import pytest
 
 from ledger.eta import (
     Driven,
+    DwellPrior,
     DwellSource,
     EtaRules,
+    Habit,
     Leg,
+    PaceProfile,
+    PastDwell,
     Position,
     RestKind,
+    Stretch,
     Travel,
     UpcomingStop,
+    dwell_prior,
     eta_detail,
     expected_dwell,
+    learned_habit,
     learned_pace,
     predict,
     remaining_stops,
 )
 from ledger.events import Source
 from ledger.geofence import haversine_m
-from ledger.hos import DutyStatus, HosState
+from ledger.hos import DutyChange, DutyStatus, HosState
 from ledger.stops import StopFact, StopKind
 from ledger.timeline import ResolvedFact, StopState
 from ledger.values import GeoPoint, TimeWindow
@@ -349,3 +356,227 @@ def test_an_eta_fact_detail_keeps_the_predicted_arrival_its_window_and_its_evide
     assert detail.derived_from == ("DEV-1:s1",)
     assert detail.supersedes == "stop:7"
     assert "30.0 km" in detail.note
+
+
+# --- learning from the fleet, habits, silence ----------------------------------------------
+
+
+def stays(location: UUID, planned: float, *minutes: float) -> list[PastDwell]:
+    return [PastDwell(location, planned, m) for m in minutes]
+
+
+def fleet(ratio: float, *, locations: int = 8, visits: int = 4) -> list[PastDwell]:
+    """Locations whose dwells run `ratio` × their planned 30 min, each spread ±20 %."""
+    spread = (0.8, 1.0, 1.25, 1.0)
+    return [
+        PastDwell(UUID(int=1000 + n), 30.0, 30.0 * ratio * (1.0 + 0.1 * (n % 3 - 1)) * f)
+        for n in range(locations)
+        for f in spread[:visits]
+    ]
+
+
+def test_the_fleets_prior_is_its_ratio_of_dwell_to_plan_and_too_few_locations_give_none() -> None:
+    prior = dwell_prior(fleet(0.5))
+    few = dwell_prior(fleet(0.5, locations=3))
+
+    assert prior.ratio == pytest.approx(0.5, rel=0.02)
+    assert 0.0 < prior.spread < 0.3
+    assert len(prior.residuals) == len(prior.excesses) == 32
+    assert few == DwellPrior()  # the plan as it is, worth one dwell
+
+
+def test_a_first_visit_is_expected_to_dwell_as_the_fleets_dwells_run_against_their_plan() -> None:
+    here = stop(north(YARD, 10), service=40)
+
+    dwell = expected_dwell(here, {}, prior=dwell_prior(fleet(0.5)))
+
+    assert dwell.source is DwellSource.FLEET
+    assert dwell.minutes == pytest.approx(20.0, rel=0.02)
+
+
+def test_with_a_prior_the_stays_at_a_location_outweigh_the_plan_as_they_add_up() -> None:
+    here = stop(north(YARD, 10), service=30)
+    prior = DwellPrior(ratio=1.0, weight=0.5, spread=0.25)
+    one = {here.location_id: [minutes(60)]}
+    four = {here.location_id: [minutes(60)] * 4}
+
+    once = expected_dwell(here, one, prior=prior).minutes
+    often = expected_dwell(here, four, prior=prior).minutes
+
+    assert 30.0 < once < often < 60.0
+    assert once == pytest.approx(60.0 ** (1 / 1.5) * 30.0 ** (0.5 / 1.5))  # geometric
+
+
+def test_a_stay_longer_than_any_known_is_expected_to_last_longer_again() -> None:
+    here = stop(north(YARD, 10), service=30)
+    prior = DwellPrior(residuals=(0.8, 1.0, 1.2), excesses=(-6.0, 0.0, 6.0))
+
+    dwell = expected_dwell(
+        here, {}, EtaRules(overstay_share=0.4), elapsed=minutes(100), prior=prior
+    )
+
+    assert dwell.minutes == pytest.approx(140.0)
+
+
+def test_a_long_stay_is_expected_to_last_as_long_over_as_the_fleets_long_stays() -> None:
+    here = stop(north(YARD, 10), service=30)
+    usual = (0.9, 1.0, 1.0, 1.0, 1.1, 1.2)
+    prior = DwellPrior(
+        residuals=(*usual, 3.0, 4.0, 5.0),  # the longest was at a site that takes 90 min
+        excesses=(-3.0, 0.0, 0.0, 0.0, 3.0, 6.0, 120.0, 150.0, 180.0),
+    )
+
+    early = expected_dwell(here, {}, elapsed=minutes(10), prior=prior)
+    detained = expected_dwell(here, {}, elapsed=minutes(100), prior=prior)
+
+    assert early.minutes == pytest.approx(33.0)  # the median of all: as usual
+    assert detained.minutes == pytest.approx(30.0 + 150.0)  # held up as long as the long ones
+
+
+def stretch(km: float, ratio: float, local_hour: float, day: int = 0) -> Stretch:
+    """A leg driven at `local_hour` by the sun at the yard's longitude."""
+    start = datetime(2026, 11, 2 + day, tzinfo=UTC) + timedelta(hours=local_hour - YARD.lon / 15)
+    model = km * 1.5
+    return Stretch(km, model, model * ratio, start - timedelta(minutes=model * ratio / 2), YARD.lon)
+
+
+def at_local(hour: float) -> datetime:
+    return datetime(2026, 11, 20, tzinfo=UTC) + timedelta(hours=hour - YARD.lon / 15)
+
+
+def test_the_pace_profile_learns_the_rush_hour_and_that_longer_legs_run_faster() -> None:
+    legs = [stretch(10, 1.4, 8.0, d) for d in range(4)]  # the morning rush
+    legs += [stretch(10, 1.0, 12.0, d) for d in range(4)]  # midday
+    legs += [stretch(200, 0.5, 12.0, d) for d in range(4)]  # long legs, midday
+
+    profile = PaceProfile(legs)
+
+    rush, midday = (
+        profile.factor(10, at_local(8.0), YARD.lon),
+        profile.factor(10, at_local(12.0), YARD.lon),
+    )
+    assert rush == pytest.approx(1.4, rel=0.1)
+    assert midday == pytest.approx(1.0, rel=0.1)
+    assert profile.factor(200, at_local(12.0), YARD.lon) == pytest.approx(0.5, rel=0.1)
+    # few stretches at that hour for long legs: their length still tells
+    assert profile.factor(200, at_local(8.0), YARD.lon) < 0.8
+    assert PaceProfile([]).factor(10, at_local(8.0), YARD.lon) == 1.0
+
+
+def test_a_leg_takes_the_profiles_factor_for_the_hour_it_is_driven() -> None:
+    legs = [stretch(30, 1.5, 8.0, d) for d in range(6)] + [
+        stretch(30, 1.0, 14.0, d) for d in range(6)
+    ]
+    there = north(YARD, 30)
+    travel = planner_travel(60.0)
+
+    [rush] = predict(
+        Position(YARD, at_local(7.8), "p"), [stop(there)], at_local(7.8), {}, None, travel,
+        profile=PaceProfile(legs),
+    )  # fmt: skip
+    [calm] = predict(
+        Position(YARD, at_local(14.0), "p"), [stop(there)], at_local(14.0), {}, None, travel,
+        profile=PaceProfile(legs),
+    )  # fmt: skip
+
+    assert rush.drive_minutes > 1.35 * km(YARD, there)
+    assert calm.drive_minutes == pytest.approx(km(YARD, there), rel=0.1)
+
+
+def test_the_leg_under_way_keeps_its_own_pace_the_legs_after_it_the_vehicles() -> None:
+    first, second = stop(north(YARD, 30), service=0), stop(north(YARD, 60), service=0)
+
+    etas = predict(
+        at_yard(), [first, second], NOW, {}, None, planner_travel(60.0), pace=1.0, leg_pace=1.5
+    )
+
+    assert etas[0].drive_minutes == pytest.approx(1.5 * km(YARD, first.point))
+    leg = etas[1].drive_minutes - etas[0].drive_minutes
+    assert leg == pytest.approx(km(first.point, second.point))
+
+
+def test_an_early_truck_is_served_at_once_when_the_fleet_does_not_wait_for_windows() -> None:
+    window = TimeWindow(NOW + minutes(120), NOW + minutes(240))
+    first = UpcomingStop(uuid4(), uuid4(), north(YARD, 10), 20, window=window)
+
+    [waits] = predict(at_yard(), [first], NOW, {}, None, planner_travel(60.0))
+    [served] = predict(
+        at_yard(), [first], NOW, {}, None, planner_travel(60.0), wait_for_window=False
+    )
+
+    assert waits.departure == window.start + minutes(20)
+    assert served.departure == served.arrival + minutes(20)
+
+
+def duty(day: int, *spans: tuple[float, DutyStatus]) -> list[DutyChange]:
+    """Duty changes at local (solar) hours of a November day, in order."""
+    return [
+        DutyChange(at_local(hour) + timedelta(days=day - 20), day * 100 + i, status)
+        for i, (hour, status) in enumerate(spans)
+    ]
+
+
+def working_day(day: int, lunch: float | None) -> list[DutyChange]:
+    spans = [(6.0, DutyStatus.ON_DUTY), (6.5, DutyStatus.DRIVING)]
+    if lunch is not None:
+        spans += [(lunch, DutyStatus.OFF_DUTY), (lunch + 0.5, DutyStatus.DRIVING)]
+    return duty(day, *spans, (15.0, DutyStatus.OFF_DUTY))
+
+
+def test_a_drivers_usual_break_is_learned_from_the_shifts_before() -> None:
+    past = [c for d, lunch in ((16, 11.0), (17, 11.5), (18, 11.2)) for c in working_day(d, lunch)]
+    today = duty(20, (6.0, DutyStatus.ON_DUTY), (6.5, DutyStatus.DRIVING))
+
+    habit = learned_habit(past + today, at_local(9.0))
+    irregular = learned_habit(
+        [c for d, lunch in ((16, 9.0), (17, 13.0), (18, None)) for c in working_day(d, lunch)]
+        + today,
+        at_local(9.0),
+    )
+    taken = learned_habit(
+        past + duty(20, (6.0, DutyStatus.ON_DUTY), (6.5, DutyStatus.DRIVING),
+                    (8.0, DutyStatus.OFF_DUTY), (8.5, DutyStatus.DRIVING)),
+        at_local(9.0),
+    )  # fmt: skip
+
+    assert habit is not None
+    assert abs(habit.due - at_local(11.2)) < minutes(1)
+    assert habit.length == minutes(30)
+    assert irregular is None
+    assert taken is None
+
+
+def test_the_usual_break_comes_on_the_first_leg_that_begins_after_its_time() -> None:
+    habit = Habit(timedelta(hours=11), minutes(30), NOW + minutes(30))
+    first, second = stop(north(YARD, 60), service=10), stop(north(YARD, 90), service=10)
+
+    etas = predict(at_yard(), [first, second], NOW, {}, None, planner_travel(60.0), habit=habit)
+
+    assert etas[0].rests == ()  # under way before its time: not on this leg
+    assert [r.kind for r in etas[1].rests] == [RestKind.HABIT]
+    assert etas[1].rests[0].start == etas[0].departure
+
+
+def test_a_truck_silent_at_a_stop_is_expected_to_leave_after_its_stay_counted_to_now() -> None:
+    here = stop(north(YARD, 10), service=30, arrived_at=NOW - minutes(10))
+    then = stop(north(YARD, 25))
+    heard = Position(north(YARD, 10), NOW - minutes(5), "DEV-1:s9")
+
+    [_, fresh] = predict(heard, [here, then], NOW - minutes(5), {}, None, planner_travel(60.0))
+    [_, later] = predict(heard, [here, then], NOW + minutes(40), {}, None, planner_travel(60.0))
+
+    assert close(fresh.arrival, NOW + minutes(35))
+    assert close(later.arrival, NOW + minutes(55))  # overstayed: it leaves no earlier than now
+    assert later.made_at == NOW + minutes(40)
+
+
+def test_a_truck_silent_while_driving_drove_on_and_is_not_there_before_now() -> None:
+    there = north(YARD, 30)
+    driving = hos()  # driving for the last hour
+    heard = Position(YARD, NOW - minutes(20), "DEV-1:s9")
+
+    [soon] = predict(heard, [stop(there)], NOW, {}, driving, planner_travel(60.0))
+    [overdue] = predict(heard, [stop(there)], NOW + minutes(60), {}, driving, planner_travel(60.0))
+
+    assert close(soon.arrival, NOW - minutes(20) + minutes(km(YARD, there)))
+    assert overdue.arrival == NOW + minutes(60)

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 from uuid import UUID
@@ -22,7 +24,7 @@ from ledger.values import GeoPoint, TimeWindow
 from planner.model import Location, TravelModel
 from planner.travel import build_travel_for
 from projections.db import Database
-from projections.eta_policy import ACTOR, THRESHOLD, EtaPolicy
+from projections.eta_policy import ACTOR, REFRESH, THRESHOLD, EtaPolicy
 from projections.migrations import migrate
 from projections.reconciler import Reconciler
 from projections.runner import Runner
@@ -31,9 +33,9 @@ from support.factories import ADMIN
 from support.scenario import STOPS, Day, plan_day
 
 
-def scenario_travel() -> Travel:
+def scenario_travel(speed_kmh: float = 40.0) -> Travel:
     """The planner's haversine model at the scenario truck's 40 km/h on straight lines."""
-    model = TravelModel(kind="haversine", detour_factor=1.0, speed_kmh=40.0)
+    model = TravelModel(kind="haversine", detour_factor=1.0, speed_kmh=speed_kmh)
 
     def legs(path: Sequence[GeoPoint]) -> list[Leg]:
         places = tuple(Location(str(i), lat=p.lat, lon=p.lon) for i, p in enumerate(path))
@@ -93,6 +95,7 @@ class Reported:
     supersedes: str | None
     derived_from: tuple[str, ...]
     recorded_at: datetime
+    note: str = ""
 
 
 def reported(ledger: Ledger, stop_id: UUID) -> list[Reported]:
@@ -116,6 +119,7 @@ def reported(ledger: Ledger, stop_id: UUID) -> list[Reported]:
                     event.detail.supersedes,
                     event.detail.derived_from,
                     record.recorded_at,
+                    event.detail.note,
                 )
             )
     return found
@@ -314,8 +318,16 @@ def test_dwell_learned_at_a_location_moves_the_eta_of_the_stops_after_it(
     db.close()
 
 
-def plan_again(ledger: Ledger, reference: str, day: Day, later: timedelta) -> list[UUID]:
-    """The same three stops for the same truck, `later`."""
+def plan_again(
+    ledger: Ledger,
+    reference: str,
+    day: Day,
+    later: timedelta,
+    *,
+    driver: str = "DRV-1",
+    vehicle: str = "TRK-1",
+) -> list[UUID]:
+    """The same three stops, `later` (for the same truck unless told)."""
     plans = [
         StopPlan(
             kind,
@@ -330,7 +342,7 @@ def plan_again(ledger: Ledger, reference: str, day: Day, later: timedelta) -> li
     load = ledger.load_by_reference(reference)
     ledger.tender_load(ADMIN, load.id, "FAST", None)
     ledger.accept_tender(ADMIN, load.id)
-    ledger.dispatch_load(ADMIN, load.id, "DRV-1", "TRK-1")
+    ledger.dispatch_load(ADMIN, load.id, driver, vehicle)
     return list(load.stop_ids)
 
 
@@ -344,3 +356,66 @@ def shifted(ping: PingInput, by: timedelta) -> PingInput:
         ping.speed_kph,
         ping.heading,
     )
+
+
+def test_a_silent_truck_at_a_dock_has_the_etas_after_it_moved_as_time_passes(
+    world: World,
+) -> None:
+    day = world.plan_day()  # 200 min at the first delivery, 30 planned
+    world.ledger.register_vehicle(
+        ADMIN, "TRK-2", carrier_code="FAST", capacity_kg=Decimal(12000),
+        capacity_m3=Decimal(60), pallets=24, device_id="DEV-2",
+    )  # fmt: skip
+    silent_from = day.arrivals[1] + minutes(10)
+    world.feed(until(day, silent_from), batch=len(day.pings))
+    before = reported(world.ledger, day.stop_ids[2])
+    # TRK-1's device is silent for an hour; the log goes on with another truck's pings
+    other = [
+        PingInput("DEV-2", n, silent_from + minutes(n), 41.70, -87.80, 0.0, 0.0)
+        for n in range(0, 61)
+    ]
+
+    world.feed(other, batch=5)
+
+    after = reported(world.ledger, day.stop_ids[2])
+    assert len(after) > len(before)
+    last_fix = until(day, silent_from)[-1]
+    assert after[-1].made_at > last_fix.occurred_at + REFRESH
+    assert after[-1].derived_from == (f"DEV-1:s{last_fix.seq}",)  # still from its last fix
+    assert after[-1].eta - before[-1].eta > minutes(30)  # it stays on: the next stop later
+    assert after[len(before)].supersedes == before[-1].fact_id
+
+
+def test_the_fleets_legs_teach_how_fast_the_roads_really_are(
+    ledger: Ledger, store_url: str, clock: Clock
+) -> None:
+    db = Database(store_url)
+    migrate(db)
+    # the model says 60 km/h; the scenario's trucks do 40 km/h on the same straight lines
+    fast = scenario_travel(60.0)
+    world = World(
+        ledger, db, Runner(ledger, db), Reconciler(ledger), EtaPolicy(ledger, fast, db=db), clock
+    )
+    day = world.plan_day()
+    world.feed(day.pings, batch=len(day.pings))  # a day's legs, reconciled
+    later = timedelta(days=3)
+    ledger.register_vehicle(
+        ADMIN, "TRK-2", carrier_code="FAST", capacity_kg=Decimal(12000),
+        capacity_m3=Decimal(60), pallets=24, device_id="DEV-2",
+    )  # fmt: skip
+    ledger.register_driver(ADMIN, "DRV-2", first_name="Bo", last_name="Ek", carrier_code="FAST")
+    repeat = plan_again(ledger, "L-AGAIN", day, later, driver="DRV-2", vehicle="TRK-2")
+    at_the_warehouse = day.arrivals[0] + minutes(5)
+
+    world.feed(  # another truck, which has driven nothing yet: only the fleet's legs tell
+        [replace(shifted(p, later), device_id="DEV-2") for p in until(day, at_the_warehouse)],
+        batch=len(day.pings),
+    )
+
+    [eta] = reported(ledger, repeat[1])
+    driving = float(re.search(r"(\d+) min driving", eta.note)[1])  # type: ignore[index]
+    leg = (day.arrivals[1] - day.departures[0]) / minutes(1)
+    [modelled] = fast([GeoPoint(*STOPS[0][1:3]), GeoPoint(*STOPS[1][1:3])])
+    assert modelled.minutes < 0.75 * leg  # the model alone would be far too quick
+    assert abs(driving - leg) < 0.1 * leg
+    db.close()
