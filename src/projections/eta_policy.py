@@ -297,7 +297,10 @@ class EtaPolicy:
             return event.vehicle_code
         if isinstance(event, DutyLog.DutyStatusChanged):
             return event.vehicle_code  # a change that names no vehicle waits for the pings
-        if isinstance(event, Stop.AppointmentSet) or (
+        if isinstance(event, Load.Replanned):  # a new sequence: the same truck, new ETAs
+            load = fold_load(self._streams.records(record.stream, record.position))
+            return load.vehicle_code if load is not None else None
+        if isinstance(event, Stop.AppointmentSet | Stop.Replanned) or (
             isinstance(event, Stop.FactRecorded) and event.fact is not StopFact.ETA_REPORTED
         ):
             scheduled = self._streams.records(record.stream)[0].event

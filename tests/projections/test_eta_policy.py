@@ -14,10 +14,11 @@ from uuid import UUID
 
 import pytest
 
-from ledger.application import Ledger, StopPlan
+from ledger.application import Ledger, RouteRevision, RouteStop, StopPlan
 from ledger.eta import EtaRules, Leg, Travel
 from ledger.history import customer_view, load_history, stop_history
 from ledger.log import iter_log
+from ledger.plans import PlanFigures, PlannedRoute
 from ledger.stops import Stop, StopFact
 from ledger.telematics import PingInput
 from ledger.values import GeoPoint, TimeWindow
@@ -30,6 +31,7 @@ from projections.reconciler import Reconciler
 from projections.runner import Runner
 from support.clock import Clock
 from support.factories import ADMIN
+from support.scenario import DAY as SCENARIO_DAY
 from support.scenario import STOPS, Day, plan_day
 
 
@@ -419,3 +421,40 @@ def test_the_fleets_legs_teach_how_fast_the_roads_really_are(
     assert modelled.minutes < 0.75 * leg  # the model alone would be far too quick
     assert abs(driving - leg) < 0.1 * leg
     db.close()
+
+
+def test_a_replan_that_swaps_the_remaining_stops_moves_their_etas_without_a_new_ping(
+    world: World,
+) -> None:
+    world.clock.now = SCENARIO_DAY - minutes(2)  # dispatched before the truck sets off
+    day = world.plan_day()
+    world.ledger.ingest_duty(ADMIN, list(day.duty))
+    halfway = day.arrivals[1] - minutes(10)
+    world.feed(until(day, halfway), batch=len(day.pings))
+    _, first, second = day.stop_ids
+    (before_first,), (before_second,) = (
+        reported(world.ledger, first),
+        reported(world.ledger, second),
+    )
+    assert before_first.eta < before_second.eta
+    load = world.ledger.load(day.load_id)
+    route = PlannedRoute("TRK-1", None, load.reference, (), 0.0, 0.0, halfway, halfway)
+    figures = PlanFigures("distance", 0.0, 0.0, 0.0, 1, 0.0, 0.0, "test", 0.0, 0.0)
+
+    world.ledger.record_replan(
+        ADMIN,
+        plan_id="swap",
+        day=halfway.date(),
+        at=halfway,
+        fingerprint="swap",
+        figures=figures,
+        replaces=(),
+        routes=[RouteRevision(route, load.id, (RouteStop(second), RouteStop(first)))],
+        unplaced=(),
+    )
+    world.settle()
+
+    after_first, after_second = reported(world.ledger, first)[-1], reported(world.ledger, second)
+    assert after_second[-1].eta < after_first.eta  # the swapped stop is now next
+    assert after_first.supersedes == before_first.fact_id
+    assert after_second[-1].supersedes == before_second.fact_id
