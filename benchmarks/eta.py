@@ -377,7 +377,9 @@ def generate(
             if day % 7 in truck.days_off:
                 continue
             leave = START + timedelta(days=day, hours=12 + rng.uniform(0, 2))  # 06:00–08:00
-            leave = max(leave, free + timedelta(hours=10, minutes=30))  # after a 10-h rest
+            # after a 10-h rest, counted to the start of the shift (up to 35 min of pre-trip
+            # inspection before `leave`)
+            leave = max(leave, free + timedelta(hours=10, minutes=40))
             if truck.regional:
                 stops = _in_order(truck.warehouse, rng.sample(distant, 3))
             else:
@@ -393,7 +395,7 @@ def generate(
             )
             cycle_left = _cycle_left(feed, truck.driver, leave - timedelta(minutes=30))
             if cycle_left < timedelta(hours=16):  # not enough for a day: a 34-h restart first
-                leave = max(leave, free + timedelta(hours=34, minutes=30))
+                leave = max(leave, free + timedelta(hours=34, minutes=40))
                 run.dispatch_at = leave - timedelta(minutes=30)
                 cycle_left = timedelta(hours=70)
             plan(run)
