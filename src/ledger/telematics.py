@@ -185,10 +185,11 @@ class PingLog(Aggregate):
     ) -> tuple[Ping, ...]:
         """Records the pings that are not duplicates; returns those it recorded."""
         fresh: dict[str, Ping] = {}
+        device_id, day = self.device_id, self.day
         for ping, flags in pings:
-            if ping.device_id != self.device_id or ping.service_day != self.day:
+            if ping.device_id != device_id or ping.occurred_at.astimezone(UTC).date() != day:
                 raise InvalidInput("ping does not belong to this device-day", field="device_id")
-            key = ping_key(ping.seq, ping.occurred_at)
+            key = f"s{ping.seq}" if ping.seq is not None else ping_key(None, ping.occurred_at)
             if key in self.keys or key in fresh:
                 continue
             fresh[key] = Ping(
@@ -212,4 +213,4 @@ class PingLog(Aggregate):
 
     @event(PingsRecorded)
     def _recorded(self, meta: Meta, device_id: str, pings: tuple[Ping, ...]) -> None:
-        self.keys.update(p.key for p in pings)
+        self.keys.update([f"s{p.seq}" if p.seq is not None else p.key for p in pings])
