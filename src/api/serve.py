@@ -17,7 +17,8 @@ from api.app import Settings, create_app
 from api.keys import create_key, has_keys
 from ledger.application import Ledger
 from ledger.store import parse_url
-from planner.eta_travel import planner_travel
+from planner.eta_travel import model_travel
+from planner.jobs import TRAVEL
 from projections.db import Database
 from projections.eta_policy import EtaPolicy
 from projections.jobs import run_job
@@ -77,7 +78,7 @@ def _predict_etas(url: str, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             db = Database(url)
-            policy = EtaPolicy(Ledger(url), planner_travel(), db=db)
+            policy = EtaPolicy(Ledger(url), model_travel(TRAVEL), db=db)
             while not stop.is_set():
                 if not policy.run_once():
                     stop.wait(1.0)

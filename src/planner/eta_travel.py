@@ -10,14 +10,7 @@ from ledger.values import GeoPoint
 from planner.model import Location, TravelModel
 from planner.travel import build_travel_for
 
-__all__ = ["model_travel", "planner_travel"]
-
-
-def planner_travel(speed_kmh: float = 45.0, detour_factor: float = 1.3) -> Travel:
-    """Haversine × detour at an average speed, leg by leg along a path."""
-    return model_travel(
-        TravelModel(kind="haversine", detour_factor=detour_factor, speed_kmh=speed_kmh)
-    )
+__all__ = ["model_travel"]
 
 
 def model_travel(model: TravelModel) -> Travel:

@@ -44,6 +44,8 @@ __all__ = ["DayPlan", "PlanJob", "PlanJobs", "build_day_request", "plan_day"]
 
 SHIFT = (6 * 60, 20 * 60)  # 06:00–20:00 UTC
 SPEED_KMH = 45.0
+#: How the plan job (and the re-plan, and the ETAs of what they plan) reckon the road.
+TRAVEL = TravelModel(kind="haversine", speed_kmh=SPEED_KMH)
 
 
 @dataclass
@@ -169,7 +171,7 @@ def build_day_request(ledger: Ledger, db: Database, day: date, warehouse: str) -
         locations=tuple(locations),
         vehicles=tuple(vehicles),
         stops=tuple(stops),
-        travel=TravelModel(kind="haversine", speed_kmh=SPEED_KMH),
+        travel=TRAVEL,
         objective="distance",
         name=f"{day.isoformat()}/{warehouse}",
     )

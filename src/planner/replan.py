@@ -43,7 +43,7 @@ from ledger.reference import Location as Place
 from ledger.stops import StopFact, StopKind
 from ledger.timeline import LoadState, StopState
 from ledger.values import TimeWindow as LedgerWindow
-from planner.jobs import SHIFT, SPEED_KMH
+from planner.jobs import SHIFT, TRAVEL
 from planner.model import (
     BREAK_AFTER_DRIVING,
     BREAK_MINUTES,
@@ -53,7 +53,6 @@ from planner.model import (
     PlanRequest,
     Stop,
     TimeWindow,
-    TravelModel,
     Vehicle,
     Visit,
 )
@@ -77,7 +76,6 @@ LOADING_MINUTES = 30
 """A vehicle's time at the warehouse pickup (the service ``planner.jobs`` gives a pickup)."""
 AT_WAREHOUSE_KM = 0.5
 """A vehicle whose last fix is this close to the warehouse is there."""
-TRAVEL = TravelModel(kind="haversine", speed_kmh=SPEED_KMH)
 _UNDER_WAY = (LoadStatus.DISPATCHED, LoadStatus.IN_TRANSIT)
 _ACTIVE = ("planned", "tendered", "accepted", "dispatched", "in_transit")
 
