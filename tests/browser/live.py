@@ -211,6 +211,27 @@ class _ThreadServer(uvicorn.Server):
 
 
 @contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port until the block ends; yields its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = _ThreadServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    serving = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
+    serving.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert serving.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        serving.join(timeout=15)
+        sock.close()
+
+
+@contextmanager
 def serve_board(folder: Path) -> Iterator[LiveBoard]:
     """A seeded SQLite store in `folder`, served on a free loopback port until the block ends."""
     if not any(importlib.util.find_spec(m) for m in ("websockets", "wsproto")):
@@ -234,24 +255,12 @@ def serve_board(folder: Path) -> Iterator[LiveBoard]:
     following.start()
 
     app = with_board(create_app(Settings(database_url=url), ledger=ledger))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = int(sock.getsockname()[1])
-    server = _ThreadServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    serving = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn")
-    serving.start()
     try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert serving.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield LiveBoard(f"http://127.0.0.1:{port}", key, url, ledger, morning)
+        with serve_app(app) as base_url:
+            yield LiveBoard(base_url, key, url, ledger, morning)
     finally:
-        server.should_exit = True
-        serving.join(timeout=15)
         stop.set()
         following.join(timeout=15)
-        sock.close()
         worker.db.close()
         worker.ledger.close()
         ledger.close()

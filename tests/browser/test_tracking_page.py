@@ -1,26 +1,21 @@
 """The tracking page in a real browser: headless Debian Chromium (Playwright) opens the public
 link of a real order served over HTTP, sees that order, and nothing internal.
 
-Without /usr/bin/chromium or the playwright package the test is skipped with one loud
-reason, except with CI=true, where it fails."""
+Chromium comes from the folder's `browser` fixture (skipped loudly without it, failing
+under CI=true)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from api import tracking
 from api.app import Settings, create_app
+from browser.live import serve_app
 from ledger.application import Ledger, OrderDraft, StopPlan
 from ledger.events import Source
 from ledger.stops import StopFact, StopKind
@@ -31,18 +26,6 @@ from projections.runner import Runner
 from support.clock import Clock
 from support.factories import ADMIN, reference_data
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 INTERNAL = (
     "Lopez",
     "DRV-1",
@@ -59,55 +42,14 @@ INTERNAL = (
 )
 
 
-def _problem() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is missing (.venv/bin/pip install playwright)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    problem = _problem()
-    if problem:
-        message = f"!!! BROWSER TEST NOT RUN: {problem} !!!"
-        if IN_CI:
-            pytest.fail(message + " (CI=true)")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(ledger: Ledger, store_url: str) -> Iterator[tuple[str, Any]]:
     """The app with the tracking page, served by uvicorn on a loopback port."""
     app = create_app(Settings(database_url=store_url), ledger=ledger)
     if "/track/{token}" not in {getattr(r, "path", "") for r in app.routes}:
         app.include_router(tracking.router)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(app) as base_url:
+        yield base_url, app
     app.state.services.db.close()  # this thread's connection (the test projects through it)
 
 
