@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from api.errors import ApiError
 from api.keys import Principal, Role, authenticate
@@ -21,12 +21,18 @@ __all__ = [
     "Services",
     "Svc",
     "caller_for",
+    "position_query",
     "require",
 ]
 
 
 #: The largest log position (a 64-bit signed integer on both backends); larger is refused.
 MAX_POSITION = 2**63 - 1
+
+
+def position_query(description: str | None = None) -> Any:
+    """A query parameter holding a log position: refused (422) outside 0..2^63-1."""
+    return Query(description=description, ge=0, le=MAX_POSITION)
 
 
 @dataclass

@@ -56,7 +56,7 @@ class RefuseNul:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if b"\x00" in body or _ESCAPED_NUL.search(body):
+        if b"\x00" in body or (b"\\u0000" in body and _ESCAPED_NUL.search(body)):
             await _respond(send, _refusal("body"))
             return
         await self.app(scope, _replay({"type": "http.request", "body": body}, receive), send)

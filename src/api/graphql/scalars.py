@@ -9,11 +9,11 @@ from typing import NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from api.deps import MAX_POSITION
+
 __all__ = ["SCALARS", "LogPosition"]
 
 LogPosition = NewType("LogPosition", int)
-
-MAX_POSITION = 2**63 - 1
 
 
 def _parse_position(value: object) -> LogPosition:

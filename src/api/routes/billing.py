@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from api.deps import MAX_POSITION, Svc, require
+from api.deps import Svc, position_query, require
 from api.keys import Principal, Role
 from api.routes.common import load_for
 from projections.billing import EXPORT_COLUMNS
@@ -22,7 +22,7 @@ def load_lines(
     load: str,
     services: Svc,
     who: Finance,
-    wait_for: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
+    wait_for: Annotated[int | None, position_query()] = None,
 ) -> dict[str, Any]:
     """A load's current billing lines: pending, invoiced, adjustments (issued or pending)."""
     services.wait_for(wait_for)
@@ -51,12 +51,8 @@ def load_lines(
 def export(
     services: Svc,
     who: Finance,
-    at: Annotated[
-        int | None, Query(description="log position (default: the view's)", ge=0, le=MAX_POSITION)
-    ] = None,
-    since: Annotated[
-        int | None, Query(description="only lines that appeared after", ge=0, le=MAX_POSITION)
-    ] = None,
+    at: Annotated[int | None, position_query("log position (default: the view's)")] = None,
+    since: Annotated[int | None, position_query("only lines that appeared after")] = None,
     format: Annotated[Literal["csv", "json"], Query()] = "json",
 ) -> Response:
     """Billing lines as they stood at a log position: repeating it is byte-identical."""

@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import MAX_POSITION, Auth, Svc, caller_for, require
+from api.deps import Auth, Svc, caller_for, position_query, require
 from api.errors import ApiError
 from api.keys import Principal, Role
 from api.routes.common import Recorded, load_for
@@ -93,9 +93,7 @@ def list_loads(
     day: Annotated[str | None, Query(description="planned day, YYYY-MM-DD")] = None,
     after: Annotated[str | None, Query(description="cursor: the last reference seen")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    wait_for: Annotated[
-        int | None, Query(description="a log position to wait for", ge=0, le=MAX_POSITION)
-    ] = None,
+    wait_for: Annotated[int | None, position_query("a log position to wait for")] = None,
 ) -> BoardPage:
     """The load board (active and recent loads), filtered, in reference order."""
     services.wait_for(wait_for)
@@ -125,7 +123,7 @@ def get_load(
     load: str,
     services: Svc,
     who: Auth,
-    wait_for: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
+    wait_for: Annotated[int | None, position_query()] = None,
 ) -> dict[str, Any]:
     """A load with its stops (reconciled times, dwell, detention), open exceptions and last
     known position; shippers get the customer-safe view."""
@@ -432,9 +430,7 @@ def timeline(
     ] = None,
     as_known_at: Annotated[
         int | None,
-        Query(
-            description="facts the ledger had recorded by this log position", ge=0, le=MAX_POSITION
-        ),
+        position_query("facts the ledger had recorded by this log position"),
     ] = None,
 ) -> dict[str, Any]:
     """Every fact about the load with both clocks, actor, source and reason, and the state

@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import MAX_POSITION, Svc, require
+from api.deps import Svc, position_query, require
 from api.errors import ApiError
 from api.keys import Principal, Role
 from ledger.errors import InvalidInput, NotFound
@@ -273,9 +273,7 @@ def notifications(
     status: Annotated[Literal["pending", "delivered", "dead", "cancelled"] | None, Query()] = None,
     subscription_id: Annotated[str | None, Query()] = None,
     tenant: Annotated[str | None, Query()] = None,
-    after: Annotated[
-        int | None, Query(description="cursor: the last position seen", ge=0, le=MAX_POSITION)
-    ] = None,
+    after: Annotated[int | None, position_query("cursor: the last position seen")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> NotificationPage:
     """Notifications in the order they were enqueued, with their delivery state."""
@@ -295,9 +293,7 @@ def dead_letters(
     services: Svc,
     who: Support,
     tenant: Annotated[str | None, Query()] = None,
-    after: Annotated[
-        int | None, Query(description="cursor: the last position seen", ge=0, le=MAX_POSITION)
-    ] = None,
+    after: Annotated[int | None, position_query("cursor: the last position seen")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> NotificationPage:
     """Notifications whose every attempt failed, for support to look into and redeliver."""

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import MAX_POSITION, Svc, caller_for, require
+from api.deps import Svc, caller_for, position_query, require
 from api.keys import Principal, Role
 from api.routes.common import Recorded
 from ledger.errors import InvalidInput
@@ -106,7 +106,7 @@ def positions(
     who: Reader,
     warehouse: Annotated[str | None, Query()] = None,
     sku: Annotated[str | None, Query()] = None,
-    wait_for: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
+    wait_for: Annotated[int | None, position_query()] = None,
 ) -> dict[str, Any]:
     """Inventory positions per warehouse × sku × lot."""
     services.wait_for(wait_for)
