@@ -15,9 +15,9 @@ driver's past shifts, a habitual break. A vehicle on a load that has been silent
 `REFRESH` while the log went on is predicted again for the time the log has reached.
 
 It records an `ETA_REPORTED` fact for a stop only when the prediction moved since the last
-ETA it recorded there by more than a threshold (5 min, or a tenth of the time still to go
-when that is more), each new one naming the one it supersedes: every ETA shown is kept
-without flooding the stop's stream. A late ping or a corrected arrival changes the inputs,
+ETA it recorded there by more than a threshold (5 min, a third of the ±15 min an ETA is held
+to, however far off the stop is), each new one naming the one it supersedes: every ETA shown
+is kept without flooding the stop's stream. A late ping or a corrected arrival changes the inputs,
 so the ETAs are derived again and a new fact is recorded when they moved.
 
 Its position is tracked in the same transaction as the facts it emits, so a crash and a
@@ -88,10 +88,10 @@ __all__ = ["ACTOR", "POLICY", "REFRESH", "THRESHOLD", "EtaPolicy"]
 
 POLICY = "eta-predictor"
 ACTOR = "policy:eta"
-#: A prediction that moved less than this since the last recorded one is not recorded …
+#: A prediction that moved less than this since the last recorded one is not recorded. Flat:
+#: a share of the time still to go let an ETA 2 h out stand 12 min off the prediction, and
+#: that stacked on the prediction's own error an hour before the arrival.
 THRESHOLD = timedelta(minutes=5)
-#: … nor one that moved less than this share of the time still to go to the stop.
-THRESHOLD_SHARE = 0.1
 #: How long before dispatch a vehicle's pings may still tell where it is for the load.
 BEFORE_DISPATCH = timedelta(hours=2)
 #: Loads dispatched this long before the vehicle's latest dispatch are no longer looked at.
@@ -184,7 +184,6 @@ class EtaPolicy:
         db: Database | None = None,
         rules: EtaRules | None = None,
         threshold: timedelta = THRESHOLD,
-        threshold_share: float = THRESHOLD_SHARE,
         batch_size: int = 500,
     ):
         self.ledger = ledger
@@ -192,7 +191,6 @@ class EtaPolicy:
         self.db = db
         self.rules = rules or EtaRules()
         self.threshold = threshold
-        self.threshold_share = threshold_share
         self.batch_size = batch_size
         self._streams = _Streams(ledger)
         self._vehicle_of_device: dict[str, str] = {}
@@ -650,10 +648,8 @@ class EtaPolicy:
     def _record(self, eta: StopEta, load: LoadState, cause: int) -> Stop | None:
         """Records the ETA when it moved by more than the threshold since the last one."""
         last = self._last_reported(eta.stop_id)
-        if last is not None:
-            limit = max(self.threshold, (eta.arrival - eta.made_at) * self.threshold_share)
-            if abs(eta.arrival - last.eta) <= limit:
-                return None
+        if last is not None and abs(eta.arrival - last.eta) <= self.threshold:
+            return None
         meta = Meta(
             occurred_at=eta.made_at,
             actor=ACTOR,
