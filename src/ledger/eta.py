@@ -17,7 +17,11 @@ walks the route forward in time:
   dwells run, by as much as the fleet's spreads say; service waits for the appointment, or
   the window, to open (as the planner schedules it, unless the fleet's early trucks are
   served at once); a vehicle already there longer than usual is expected to stay like the
-  longer past visits;
+  longer past visits; once the fleet's spreads are learned, the figure is the one most
+  likely to fall within the ±15 min an ETA is held to (`EtaRules.tolerance`): near the mean
+  for a site known well, below the median for a first visit (a dwell's long tail is less
+  likely than its bulk), and for a truck already there the densest run of the fleet's stays
+  that lasted as long, not their median;
 - rests: a 30-min break when the driving left before the break runs out on a leg (a dwell of
   30 min or more counts as that break), a 10-h reset when the 11-h driving or the 14-h window
   runs out, a 34-h restart when the cycle does; a rest already under way when the prediction
@@ -45,8 +49,9 @@ from __future__ import annotations
 import enum
 import math
 import statistics
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -170,6 +175,8 @@ class EtaRules:
     prior_weight_bounds: tuple[float, float] = (0.1, 4.0)
     tail_samples: int = 3  # past stays longer than the current one needed to read its end off
     overstay_share: float = 0.4  # beyond every stay known: it lasts this share longer again
+    # an ETA is held to ± this: each dwell is the figure most likely to fall within it
+    tolerance: timedelta = timedelta(minutes=15)
     base_margin: timedelta = timedelta(minutes=5)
     margin_per_km: timedelta = timedelta(seconds=15)
     dwell_margin: float = 0.25  # share of each dwell on the way added to the margin
@@ -306,16 +313,21 @@ def expected_dwell(
         dwell = Dwell(_median_minutes(recent), DwellSource.LEARNED, n)
     else:
         dwell = Dwell(base, DwellSource.FLEET)
+    tolerance = rules.tolerance.total_seconds() / 60.0
     if elapsed is None or dwell.minutes <= 0:
-        return dwell
+        if not prior.residuals:  # the spreads are not learned yet: the typical dwell
+            return dwell
+        # a visit spreads around its location's typical dwell, itself known only so well
+        spread = prior.spread**2 * (1.0 + 1.0 / (n + weight) if n + weight else 2.0)
+        return replace(dwell, minutes=_likeliest(dwell.minutes, spread, tolerance))
     stayed = elapsed.total_seconds() / 60.0
     expected = dwell.minutes
     outlasting = [r for r in prior.residuals if r * expected > stayed]
     beyond = [x for x in prior.excesses if expected + x > stayed]
     if len(outlasting) >= rules.tail_samples:  # as long as the stays that lasted as long
-        minutes = statistics.median(outlasting) * expected
+        minutes = _densest([r * expected for r in outlasting], tolerance)
     elif len(beyond) >= rules.tail_samples:  # … by as much over what was expected of them
-        minutes = expected + statistics.median(beyond)
+        minutes = _densest([expected + x for x in beyond], tolerance)
     elif prior.residuals:  # longer than any known: the longer it lasted, the longer it lasts
         minutes = stayed * (1.0 + rules.overstay_share)
     else:  # nothing known yet: the median of the log-normal tail beyond `stayed`
@@ -397,6 +409,36 @@ def _typical(stays: Sequence[timedelta], base: float, weight: float) -> float:
     its plan, which counts as `weight` stays (dwells spread multiplicatively)."""
     logs = [math.log(max(d.total_seconds() / 60.0, 0.5)) for d in stays]
     return math.exp((sum(logs) + weight * math.log(base)) / (len(logs) + weight))
+
+
+def _likeliest(typical: float, variance: float, tolerance: float) -> float:
+    """The dwell most likely to be within `tolerance` minutes of the real one, for a log-normal
+    dwell of median `typical` and log-variance `variance`: the centre of the window of that
+    half-width holding the most probability, where the density is the same at both ends,
+    √(tolerance² + mode²). Near the mean for a dwell known well, below the median for one
+    known poorly (a long tail is less likely than the bulk). Kept between the mode and the
+    mean: the dwell is not the only error the arrival has to stay within the tolerance of."""
+    mode = typical * math.exp(-variance)
+    mean = typical * math.exp(variance / 2)
+    return min(mean, max(mode, math.sqrt(tolerance * tolerance + mode * mode)))
+
+
+def _densest(stays: Sequence[float], tolerance: float) -> float:
+    """The figure most likely to be within `tolerance` minutes of a stay like these: of the
+    windows of ± `tolerance` around each of them, the one holding the most (ties: the one
+    nearest their median), and the median of what it holds. A few long stays among many usual
+    ones do not drag the figure off the usual ones."""
+    ordered = sorted(stays)
+    middle = statistics.median(ordered)
+
+    def held(centre: float) -> tuple[int, float]:
+        low = bisect_left(ordered, centre - tolerance)
+        return bisect_right(ordered, centre + tolerance) - low, -abs(centre - middle)
+
+    best = max(ordered, key=held)
+    return statistics.median(
+        ordered[bisect_left(ordered, best - tolerance) : bisect_right(ordered, best + tolerance)]
+    )
 
 
 def _median_minutes(spans: Sequence[timedelta]) -> float:
