@@ -7,10 +7,13 @@
    with the trip's length, morning and evening rush hours, minute-to-minute speed noise, a
    pre-trip inspection of 15–35 min, a dwell per site that differs from the plan (and varies
    visit to visit), drivers who sometimes take their 30-min break early and keep their 70 h /
-   8 days, and devices that go offline for a while and then upload late. The week is replayed
+   8 days, and devices that go offline for a while and then upload late. The week follows
+   `--history` days (14 by default) of the same fleet's operation, as a ledger in service has
+   them: the dwell, the pace and the drivers' habits it learns from. All of it is replayed
    into a real ledger in 5-min steps, with the GPS reconciler, the views and the ETA policy
    following the log as in the worker; the log position after each step is noted, so "as
-   known at T" is a log position.
+   known at T" is a log position. The fleet's first week, from the empty ledger, is scored
+   too (every site and leg then new): the cold start.
 2. The demo's operating day (`api.demo`, when it is there), with the ETA policy run after each
    of the demo's worker rounds (every 30 simulated minutes), scored on its deliveries.
 
@@ -34,7 +37,10 @@ of the ETA shown, by hour; and the error is split into its parts (driving, dwell
 on the way, rests, waiting, the reconciled arrival against the true one), the predicted
 ones read from the ETA fact's note, the true ones from the simulated duty log.
 
-Usage: .venv/bin/python benchmarks/eta.py [--days 7] [--city 4] [--regional 2] [--seed 7]
+Each share is printed with its 95 % (Wilson) interval: 150 arrivals tell it to ±6 points.
+
+Usage: .venv/bin/python benchmarks/eta.py [--days 7] [--history 14] [--city 4] [--regional 2]
+       [--seed 7]
        [--url URL] [--demo-url URL] [--no-week] [--no-demo] [--explain] [--misses]
        (default: new SQLite files)
 """
@@ -50,6 +56,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
 import argparse
+import bisect
 import io
 import math
 import random
@@ -363,8 +370,9 @@ def _cycle_left(feed: Feed, driver: str, at: datetime) -> timedelta:
 
 
 def generate(
-    seed: int, days: int, city: int, regional: int
+    seed: int, days: int, city: int, regional: int, *, start: datetime = START
 ) -> tuple[list[Site], list[Truck], list[LoadRun], Feed]:
+    """`days` of the fleet's operation from `start` (a Monday, 00:00 UTC)."""
     rng = random.Random(seed)
     sites, trucks = build_world(rng, city, regional)
     customers = [s for s in sites if s.code.startswith("C-")]
@@ -372,11 +380,11 @@ def generate(
     feed = Feed()
     runs: list[LoadRun] = []
     for truck in trucks:
-        free = START
+        free = start
         for day in range(days):
             if day % 7 in truck.days_off:
                 continue
-            leave = START + timedelta(days=day, hours=12 + rng.uniform(0, 2))  # 06:00–08:00
+            leave = start + timedelta(days=day, hours=12 + rng.uniform(0, 2))  # 06:00–08:00
             # after a 10-h rest, counted to the start of the shift (up to 35 min of pre-trip
             # inspection before `leave`)
             leave = max(leave, free + timedelta(hours=10, minutes=40))
@@ -458,14 +466,20 @@ class Replay:
 
     def step_at(self, moment: datetime) -> tuple[datetime, int]:
         """The last step at or before `moment`: its time and the log position after it."""
-        known = [(at, position) for at, position in self.steps if at <= moment]
-        return known[-1] if known else (START, 0)
+        i = bisect.bisect_right(self.steps, moment, key=lambda step: step[0])
+        return self.steps[i - 1] if i else (moment, 0)
 
 
 def replay(
-    url: str, sites: list[Site], trucks: list[Truck], runs: list[LoadRun], feed: Feed
+    url: str,
+    sites: list[Site],
+    trucks: list[Truck],
+    runs: list[LoadRun],
+    feed: Feed,
+    *,
+    start: datetime = START,
 ) -> Replay:
-    clock = Clock(START)
+    clock = Clock(start)
     ledger = Ledger(url, clock=clock)
     db = Database(url)
     migrate(db)
@@ -476,7 +490,7 @@ def replay(
     duty = sorted(feed.duty, key=lambda d: d.occurred_at)
     to_dispatch = sorted(runs, key=lambda r: r.dispatch_at)
     end = max(p.occurred_at for _, p in pings) + STEP
-    t = START
+    t = start
     steps: list[tuple[datetime, int]] = []
     began = time.perf_counter()
     pi = di = ri = 0
@@ -530,10 +544,22 @@ class Score:
         share = self.hits / self.total if self.total else 0.0
         mae = statistics.median(abs(e) for e in self.errors) if self.errors else float("nan")
         bias = statistics.median(self.errors) if self.errors else float("nan")
+        low, high = wilson(self.hits, self.total)
         return (
-            f"  {self.name:<44} {share:6.1%} within ±15 min  "
+            f"  {self.name:<44} {share:6.1%} within ±15 min  [95 %: {low:.0%}–{high:.0%}]  "
             f"(median |error| {mae:5.1f} min, median error {bias:+6.1f} min)"
         )
+
+
+def wilson(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a share (95 % by default): a week's arrivals are a
+    sample, and a hundred or so of them tell the share to within several points."""
+    if not total:
+        return 0.0, 1.0
+    p = hits / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def true_position(run: LoadRun, at: datetime, index: int) -> tuple[tuple[float, float], int]:
@@ -956,6 +982,12 @@ def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = F
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=14,
+        help="days the fleet operated before the scored week (0: the week from an empty ledger)",
+    )
     parser.add_argument("--city", type=int, default=4)
     parser.add_argument("--regional", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
@@ -982,26 +1014,39 @@ def main() -> None:
 
 
 def week(url: str, args: argparse.Namespace) -> None:
-    sites, trucks, runs, feed = generate(args.seed, args.days, args.city, args.regional)
+    """The generated week, after `args.history` days of the same fleet's operation: scored
+    on its own, and (with history) the first week from the empty ledger as well."""
+    begin = START - timedelta(days=args.history)
+    sites, trucks, runs, feed = generate(
+        args.seed, args.history + args.days, args.city, args.regional, start=begin
+    )
     print(
-        f"generated week: seed {args.seed}, {args.days} days, {len(trucks)} trucks "
-        f"({args.city} city, {args.regional} regional), {len(runs)} loads, "
-        f"{sum(len(r.stops) for r in runs)} stops, {len(feed.pings)} pings, "
+        f"generated: seed {args.seed}, {args.history} days of history, then the week of "
+        f"{args.days} days; {len(trucks)} trucks ({args.city} city, {args.regional} regional), "
+        f"{len(runs)} loads, {sum(len(r.stops) for r in runs)} stops, {len(feed.pings)} pings, "
         f"{sum(1 for d, p in feed.pings if d > p.occurred_at)} of them late"
     )
-    result = replay(url, sites, trucks, runs, feed)
-    scores, by_kind, arrivals, missing, cases = score(result, runs, feed)
-    print(
-        f"replayed in {result.seconds:.0f} s: {result.ledger.position} events; "
-        f"{arrivals} reconciled arrivals, {missing} without an ETA 60 min before "
-        f"(dispatched less than an hour before), {arrivals - missing} scored"
-    )
-    for s in scores:
-        print(s.line())
-    for s in by_kind.values():
-        print(s.line())
-    if args.explain:
-        explain("generated week", cases, listing=args.misses)
+    result = replay(url, sites, trucks, runs, feed, start=begin)
+    print(f"replayed in {result.seconds:.0f} s: {result.ledger.position} events")
+    periods = [("generated week", START, START + timedelta(days=args.days))]
+    if args.history:  # the same fleet's first days, from the empty ledger
+        cold = begin + timedelta(days=min(args.days, args.history))
+        periods.append(("its first days, from an empty ledger", begin, cold))
+    for title, since, until in periods:
+        scored_runs = [r for r in runs if since <= r.dispatch_at < until]
+        scores, by_kind, arrivals, missing, cases = score(result, scored_runs, feed)
+        print(
+            f"{title} (loads dispatched {since:%d %b} to {until - timedelta(days=1):%d %b}): "
+            f"{arrivals} reconciled "
+            f"arrivals, {missing} without an ETA 60 min before (dispatched less than an hour "
+            f"before), {arrivals - missing} scored"
+        )
+        for s in scores:
+            print(s.line())
+        for s in by_kind.values():
+            print(s.line())
+        if args.explain and since == START:
+            explain(title, cases, listing=args.misses)
     result.ledger.close()
 
 
