@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -267,7 +267,7 @@ class Ledger(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID, kind: str, key: object) -> A:
         try:
-            aggregate: object = self.repository.get(aggregate_id)
+            aggregate: object = self.repository.get(aggregate_id, projector_func=_project)
         except AggregateNotFoundError:
             raise NotFound(kind, key) from None
         if not isinstance(aggregate, cls):
@@ -276,7 +276,7 @@ class Ledger(Application[UUID]):
 
     def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
-            aggregate: object = self.repository.get(aggregate_id)
+            aggregate: object = self.repository.get(aggregate_id, projector_func=_project)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None
@@ -1651,6 +1651,14 @@ def _collected(
             processing.events.extend(aggregate.collect_events())
             processing.aggregates[aggregate.id] = aggregate
     return processing
+
+
+def _project(aggregate: Aggregate | None, events: Iterable[Any]) -> Aggregate | None:
+    """Rebuilds an aggregate from its events, as the library's `project_aggregate` does, but
+    without its runtime `Protocol` check on every event: 7 % of a replayed week's time."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def _invoice_line(
