@@ -17,11 +17,8 @@ walks the route forward in time:
   dwells run, by as much as the fleet's spreads say; service waits for the appointment, or
   the window, to open (as the planner schedules it, unless the fleet's early trucks are
   served at once); a vehicle already there longer than usual is expected to stay like the
-  longer past visits; once the fleet's spreads are learned, the figure is the one most
-  likely to fall within the ±15 min an ETA is held to (`EtaRules.tolerance`): near the mean
-  for a site known well, below the median for a first visit (a dwell's long tail is less
-  likely than its bulk), and for a truck already there the densest run of the fleet's stays
-  that lasted as long, not their median;
+  longer past visits: the centre of the densest ±15-min run (the tolerance an ETA is held
+  to, `EtaRules.tolerance`) of the fleet's stays that lasted as long, not their median;
 - rests: a 30-min break when the driving left before the break runs out on a leg (a dwell of
   30 min or more counts as that break), a 10-h reset when the 11-h driving or the 14-h window
   runs out, a 34-h restart when the cycle does; a rest already under way when the prediction
@@ -51,7 +48,7 @@ import math
 import statistics
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -175,7 +172,7 @@ class EtaRules:
     prior_weight_bounds: tuple[float, float] = (0.1, 4.0)
     tail_samples: int = 3  # past stays longer than the current one needed to read its end off
     overstay_share: float = 0.4  # beyond every stay known: it lasts this share longer again
-    # an ETA is held to ± this: each dwell is the figure most likely to fall within it
+    # an ETA is held to ± this: a stay under way is expected to end where most like it did
     tolerance: timedelta = timedelta(minutes=15)
     base_margin: timedelta = timedelta(minutes=5)
     margin_per_km: timedelta = timedelta(seconds=15)
@@ -313,13 +310,9 @@ def expected_dwell(
         dwell = Dwell(_median_minutes(recent), DwellSource.LEARNED, n)
     else:
         dwell = Dwell(base, DwellSource.FLEET)
-    tolerance = rules.tolerance.total_seconds() / 60.0
     if elapsed is None or dwell.minutes <= 0:
-        if not prior.residuals:  # the spreads are not learned yet: the typical dwell
-            return dwell
-        # a visit spreads around its location's typical dwell, itself known only so well
-        spread = prior.spread**2 * (1.0 + 1.0 / (n + weight) if n + weight else 2.0)
-        return replace(dwell, minutes=_likeliest(dwell.minutes, spread, tolerance))
+        return dwell
+    tolerance = rules.tolerance.total_seconds() / 60.0
     stayed = elapsed.total_seconds() / 60.0
     expected = dwell.minutes
     outlasting = [r for r in prior.residuals if r * expected > stayed]
@@ -409,18 +402,6 @@ def _typical(stays: Sequence[timedelta], base: float, weight: float) -> float:
     its plan, which counts as `weight` stays (dwells spread multiplicatively)."""
     logs = [math.log(max(d.total_seconds() / 60.0, 0.5)) for d in stays]
     return math.exp((sum(logs) + weight * math.log(base)) / (len(logs) + weight))
-
-
-def _likeliest(typical: float, variance: float, tolerance: float) -> float:
-    """The dwell most likely to be within `tolerance` minutes of the real one, for a log-normal
-    dwell of median `typical` and log-variance `variance`: the centre of the window of that
-    half-width holding the most probability, where the density is the same at both ends,
-    √(tolerance² + mode²). Near the mean for a dwell known well, below the median for one
-    known poorly (a long tail is less likely than the bulk). Kept between the mode and the
-    mean: the dwell is not the only error the arrival has to stay within the tolerance of."""
-    mode = typical * math.exp(-variance)
-    mean = typical * math.exp(variance / 2)
-    return min(mean, max(mode, math.sqrt(tolerance * tolerance + mode * mode)))
 
 
 def _densest(stays: Sequence[float], tolerance: float) -> float:
