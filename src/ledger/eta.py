@@ -17,8 +17,7 @@ walks the route forward in time:
   dwells run, by as much as the fleet's spreads say; service waits for the appointment, or
   the window, to open (as the planner schedules it, unless the fleet's early trucks are
   served at once); a vehicle already there longer than usual is expected to stay like the
-  longer past visits: the centre of the densest ±15-min run (the tolerance an ETA is held
-  to, `EtaRules.tolerance`) of the fleet's stays that lasted as long, not their median;
+  longer past visits;
 - rests: a 30-min break when the driving left before the break runs out on a leg (a dwell of
   30 min or more counts as that break), a 10-h reset when the 11-h driving or the 14-h window
   runs out, a 34-h restart when the cycle does; a rest already under way when the prediction
@@ -46,7 +45,6 @@ from __future__ import annotations
 import enum
 import math
 import statistics
-from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -172,8 +170,6 @@ class EtaRules:
     prior_weight_bounds: tuple[float, float] = (0.1, 4.0)
     tail_samples: int = 3  # past stays longer than the current one needed to read its end off
     overstay_share: float = 0.4  # beyond every stay known: it lasts this share longer again
-    # an ETA is held to ± this: a stay under way is expected to end where most like it did
-    tolerance: timedelta = timedelta(minutes=15)
     base_margin: timedelta = timedelta(minutes=5)
     margin_per_km: timedelta = timedelta(seconds=15)
     dwell_margin: float = 0.25  # share of each dwell on the way added to the margin
@@ -312,15 +308,14 @@ def expected_dwell(
         dwell = Dwell(base, DwellSource.FLEET)
     if elapsed is None or dwell.minutes <= 0:
         return dwell
-    tolerance = rules.tolerance.total_seconds() / 60.0
     stayed = elapsed.total_seconds() / 60.0
     expected = dwell.minutes
     outlasting = [r for r in prior.residuals if r * expected > stayed]
     beyond = [x for x in prior.excesses if expected + x > stayed]
     if len(outlasting) >= rules.tail_samples:  # as long as the stays that lasted as long
-        minutes = _densest([r * expected for r in outlasting], tolerance)
+        minutes = statistics.median(outlasting) * expected
     elif len(beyond) >= rules.tail_samples:  # … by as much over what was expected of them
-        minutes = _densest([expected + x for x in beyond], tolerance)
+        minutes = expected + statistics.median(beyond)
     elif prior.residuals:  # longer than any known: the longer it lasted, the longer it lasts
         minutes = stayed * (1.0 + rules.overstay_share)
     else:  # nothing known yet: the median of the log-normal tail beyond `stayed`
@@ -402,24 +397,6 @@ def _typical(stays: Sequence[timedelta], base: float, weight: float) -> float:
     its plan, which counts as `weight` stays (dwells spread multiplicatively)."""
     logs = [math.log(max(d.total_seconds() / 60.0, 0.5)) for d in stays]
     return math.exp((sum(logs) + weight * math.log(base)) / (len(logs) + weight))
-
-
-def _densest(stays: Sequence[float], tolerance: float) -> float:
-    """The figure most likely to be within `tolerance` minutes of a stay like these: of the
-    windows of ± `tolerance` around each of them, the one holding the most (ties: the one
-    nearest their median), and the median of what it holds. A few long stays among many usual
-    ones do not drag the figure off the usual ones."""
-    ordered = sorted(stays)
-    middle = statistics.median(ordered)
-
-    def held(centre: float) -> tuple[int, float]:
-        low = bisect_left(ordered, centre - tolerance)
-        return bisect_right(ordered, centre + tolerance) - low, -abs(centre - middle)
-
-    best = max(ordered, key=held)
-    return statistics.median(
-        ordered[bisect_left(ordered, best - tolerance) : bisect_right(ordered, best + tolerance)]
-    )
 
 
 def _median_minutes(spans: Sequence[timedelta]) -> float:
