@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import pytest
 from replan_world import DAY, PREVIOUS, World, at, build_world, minutes
@@ -224,6 +225,22 @@ def test_replan_is_refused_and_writes_nothing_when_dated_before_the_last_recorde
     assert refused.value.field == "at" and world.ledger.position == head
 
 
+def replan_by_hand(world: World, T: datetime, stop_id: UUID) -> None:
+    """A re-plan of L-1 made by hand at `T` whose route is the one stop `stop_id`."""
+    route = PlannedRoute("TRK-1", "DRV-1", "L-1", (), 0.0, 0.0, T, T)
+    world.ledger.record_replan(
+        ADMIN,
+        plan_id="REPLAN-by-hand",
+        day=DAY,
+        at=T,
+        fingerprint="1" * 64,
+        figures=PlanFigures("distance", 0.0, 0.0, 0.0, 1, 0.0, 0.0, "hand", 0.0, 0.0),
+        replaces=(PREVIOUS,),
+        routes=[RouteRevision(route, world.load("L-1"), (RouteStop(stop_id),))],
+        unplaced=[],
+    )
+
+
 def test_replan_is_refused_and_writes_nothing_when_it_moves_a_completed_stop(
     world_at: WorldAt,
 ) -> None:
@@ -231,20 +248,9 @@ def test_replan_is_refused_and_writes_nothing_when_it_moves_a_completed_stop(
     world = world_at(T)
     head = world.ledger.position
     done = world.stops("L-1")[1]
-    route = PlannedRoute("TRK-1", "DRV-1", "L-1", (), 0.0, 0.0, T, T)
 
     with pytest.raises(StopAlreadyVisited) as refused:
-        world.ledger.record_replan(
-            ADMIN,
-            plan_id="REPLAN-by-hand",
-            day=DAY,
-            at=T,
-            fingerprint="1" * 64,
-            figures=PlanFigures("distance", 0.0, 0.0, 0.0, 1, 0.0, 0.0, "hand", 0.0, 0.0),
-            replaces=(PREVIOUS,),
-            routes=[RouteRevision(route, world.load("L-1"), (RouteStop(done.stop_id),))],
-            unplaced=[],
-        )
+        replan_by_hand(world, T, done.stop_id)
 
     assert refused.value.field == "routes[0].stops[0]"
     assert world.ledger.position == head and world.ledger.find_plan("REPLAN-by-hand") is None
@@ -258,20 +264,9 @@ def test_replan_is_refused_and_writes_nothing_when_it_drops_a_stop_of_a_load(
     world = world_at(T)
     head = world.ledger.position
     stops = world.stops("L-1")
-    route = PlannedRoute("TRK-1", "DRV-1", "L-1", (), 0.0, 0.0, T, T)
 
     with pytest.raises(InvalidInput) as refused:
-        world.ledger.record_replan(
-            ADMIN,
-            plan_id="REPLAN-by-hand",
-            day=DAY,
-            at=T,
-            fingerprint="1" * 64,
-            figures=PlanFigures("distance", 0.0, 0.0, 0.0, 1, 0.0, 0.0, "hand", 0.0, 0.0),
-            replaces=(PREVIOUS,),
-            routes=[RouteRevision(route, world.load("L-1"), (RouteStop(stops[4].stop_id),))],
-            unplaced=[],
-        )
+        replan_by_hand(world, T, stops[4].stop_id)
 
     assert refused.value.rule == "keeps_every_stop"
     assert world.ledger.position == head and world.stops("L-1") == stops
