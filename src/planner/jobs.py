@@ -46,6 +46,8 @@ SHIFT = (6 * 60, 20 * 60)  # 06:00–20:00 UTC
 SPEED_KMH = 45.0
 #: How the plan job (and the re-plan, and the ETAs of what they plan) reckon the road.
 TRAVEL = TravelModel(kind="haversine", speed_kmh=SPEED_KMH)
+#: A truck's time loading at the warehouse: the planned service of every plan's pickup.
+LOADING_MINUTES = 30
 
 
 @dataclass
@@ -198,7 +200,7 @@ def record(ledger: Ledger, caller: Caller, day_plan: DayPlan, plan: Plan, time_l
                 StopKind.PICKUP,
                 day_plan.warehouse,
                 LedgerWindow(at(route.start_time), at(first.arrival)),
-                30,
+                LOADING_MINUTES,
             )
         ]
         for visit, (order_id, _, _) in zip(route.visits, refs, strict=True):

@@ -43,7 +43,7 @@ from ledger.reference import Location as Place
 from ledger.stops import StopFact, StopKind
 from ledger.timeline import LoadState, StopState
 from ledger.values import TimeWindow as LedgerWindow
-from planner.jobs import SHIFT, TRAVEL
+from planner.jobs import LOADING_MINUTES, SHIFT, TRAVEL
 from planner.model import (
     BREAK_AFTER_DRIVING,
     BREAK_MINUTES,
@@ -62,7 +62,6 @@ from planner.vrplib_io import fingerprint
 from projections.db import Database
 
 __all__ = [
-    "LOADING_MINUTES",
     "PlannedLoad",
     "Replan",
     "ReplanItem",
@@ -72,8 +71,6 @@ __all__ = [
     "replan_day",
 ]
 
-LOADING_MINUTES = 30
-"""A vehicle's time at the warehouse pickup (the service ``planner.jobs`` gives a pickup)."""
 AT_WAREHOUSE_KM = 0.5
 """A vehicle whose last fix is this close to the warehouse is there."""
 _UNDER_WAY = (LoadStatus.DISPATCHED, LoadStatus.IN_TRANSIT)
