@@ -4,8 +4,11 @@ fingerprint and objective; orders it cannot place come back with a reason."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+
+import pytest
 
 from ledger.application import Ledger, OrderDraft
 from ledger.values import GeoPoint, OrderLine, TimeWindow
@@ -45,12 +48,19 @@ def open_orders(ledger: Ledger, heavy: bool = False) -> None:
         ledger.allocate_order(ADMIN, order.id, "WH-1")
 
 
+@pytest.fixture
+def db(store_url: str) -> Iterator[Database]:
+    """The views' database, migrated (closed after the test, passed or not)."""
+    views = Database(store_url)
+    migrate(views)
+    yield views
+    views.close()
+
+
 def test_a_day_is_planned_into_loads_with_its_fingerprint_and_objective(
-    ledger: Ledger, clock: Clock, store_url: str
+    ledger: Ledger, clock: Clock, db: Database
 ) -> None:
     open_orders(ledger)
-    db = Database(store_url)
-    migrate(db)
     Runner(ledger, db).catch_up()
 
     plan_id = plan_day(ledger, db, ADMIN, DAY, "WH-1", time_limit=2)
@@ -70,15 +80,12 @@ def test_a_day_is_planned_into_loads_with_its_fingerprint_and_objective(
     later = plan_day(ledger, db, ADMIN, DAY, "WH-1", time_limit=2)
     leftover = ledger.find_plan(later)
     assert later != plan_id and leftover is not None and leftover.routes == ()  # nothing open
-    db.close()
 
 
 def test_an_order_no_truck_can_carry_comes_back_with_the_reason(
-    ledger: Ledger, clock: Clock, store_url: str
+    ledger: Ledger, clock: Clock, db: Database
 ) -> None:
     open_orders(ledger, heavy=True)
-    db = Database(store_url)
-    migrate(db)
     jobs = PlanJobs(ledger, db)
     Runner(ledger, db).catch_up()
 
@@ -92,15 +99,12 @@ def test_an_order_no_truck_can_carry_comes_back_with_the_reason(
     assert record is not None
     assert [(u.order_reference, u.reason) for u in record.unplaced] == [("PO-0", "capacity")]
     assert job.elapsed_seconds > 0
-    db.close()
 
 
 def test_a_second_plan_of_the_day_leaves_the_trucks_and_drivers_of_the_first_alone(
-    ledger: Ledger, clock: Clock, store_url: str
+    ledger: Ledger, clock: Clock, db: Database
 ) -> None:
     open_orders(ledger)
-    db = Database(store_url)
-    migrate(db)
     Runner(ledger, db).catch_up()
     first = ledger.find_plan(plan_day(ledger, db, ADMIN, DAY, "WH-1", time_limit=2))
     assert first is not None and first.routes
@@ -127,4 +131,3 @@ def test_a_second_plan_of_the_day_leaves_the_trucks_and_drivers_of_the_first_alo
     placed = {ref for r in second.routes for ref in r.orders}
     unplaced = {u.order_reference for u in second.unplaced}
     assert placed | unplaced == {"PO-LATE"}
-    db.close()
