@@ -17,6 +17,8 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.store import parse_url
+from projections.db import Database
+from projections.migrations import migrate
 from support.clock import Clock
 
 POSTGRES_URL = os.environ.get(
@@ -120,6 +122,15 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 20, 14, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def db(store_url: str) -> Iterator[Database]:
+    """The views' database on the same store, migrated (closed after the test, passed or not)."""
+    views = Database(store_url)
+    migrate(views)
+    yield views
+    views.close()
 
 
 @pytest.fixture

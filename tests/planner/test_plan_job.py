@@ -4,17 +4,13 @@ fingerprint and objective; orders it cannot place come back with a reason."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-
-import pytest
 
 from ledger.application import Ledger, OrderDraft
 from ledger.values import GeoPoint, OrderLine, TimeWindow
 from planner.jobs import PlanJobs, plan_day
 from projections.db import Database
-from projections.migrations import migrate
 from projections.runner import Runner
 from support.clock import Clock
 from support.factories import ADMIN, reference_data
@@ -46,15 +42,6 @@ def open_orders(ledger: Ledger, heavy: bool = False) -> None:
         ledger.place_order(ADMIN, "ACME", draft)
         order = ledger.order_by_reference("ACME", f"PO-{n}")
         ledger.allocate_order(ADMIN, order.id, "WH-1")
-
-
-@pytest.fixture
-def db(store_url: str) -> Iterator[Database]:
-    """The views' database, migrated (closed after the test, passed or not)."""
-    views = Database(store_url)
-    migrate(views)
-    yield views
-    views.close()
 
 
 def test_a_day_is_planned_into_loads_with_its_fingerprint_and_objective(

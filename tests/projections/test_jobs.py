@@ -9,30 +9,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from ledger.application import Ledger
 from ledger.loads import ExceptionKind, Load
 from ledger.log import iter_log
 from projections.db import Database
 from projections.jobs import job_lease, run_job
-from projections.migrations import migrate
 from projections.reconciler import Reconciler
 from support.clock import Clock
 from support.factories import ADMIN
 from support.scenario import DAY, plan_day
-
-
-@pytest.fixture
-def db(store_url: str) -> Iterator[Database]:
-    database = Database(store_url)
-    migrate(database)
-    yield database
-    database.close()
 
 
 def raised(ledger: Ledger, kind: ExceptionKind) -> Counter[tuple[object, object]]:

@@ -9,11 +9,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from ledger.application import Ledger
 from ledger.log import iter_log
@@ -41,14 +39,6 @@ TABLES = {
 
 def dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
     return {t: db.query(f"SELECT * FROM {t} ORDER BY {key}") for t, key in TABLES.items()}
-
-
-@pytest.fixture
-def db(store_url: str) -> Iterator[Database]:
-    database = Database(store_url)
-    migrate(database)
-    yield database
-    database.close()
 
 
 def busy_day(ledger: Ledger, clock: Clock, ping_batch: int = 100) -> None:
