@@ -6,6 +6,7 @@ import argparse
 import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from api.cli import main as cli_main
 from api.demo import command
 from api.demo.documents import EdiStatus, edi_214, orders_csv
 from api.demo.report import render_text
+from api.demo.simulate import PING_ROUND
 from api.demo.world import build_world
 from ledger.application import Ledger
 from ledger.edi import parse_214
@@ -127,6 +129,22 @@ def test_the_day_has_its_trouble_and_verifies_when_simulated(
     assert report["verify"]["ok"] in (True, None)
     text = render_text(report)
     assert report["billing"]["total"] in text and "/board" in text and "graphql" in text
+
+
+def test_the_day_ends_the_same_when_the_worker_catches_up_as_often_as_the_pings_come(
+    small_day: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    _, every_half_hour = small_day
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    options = command.Options(seed=7, vehicles=4, orders=20, worker_every=PING_ROUND)
+
+    report = command.run_demo(url, options)
+
+    assert report is not None
+    rounds = report["jobs"]["read_side_catch_ups"]
+    assert rounds >= 2.5 * every_half_hour["jobs"]["read_side_catch_ups"]
+    for part in ("billing", "detention", "exceptions", "stops", "loads"):
+        assert report[part] == every_half_hour[part], part
 
 
 def test_if_empty_records_nothing_when_the_ledger_holds_events(

@@ -85,6 +85,10 @@ class Options:
     seed: int = 7
     vehicles: int = 12
     orders: int = 80
+    worker_every: timedelta | None = None
+    """How often the worker catches up; None: `WORKER_EVERY` (twice that above `BIG_FLEET`).
+    In service it runs continuously; a measure of what it shows (the ETA benchmark) catches up
+    as the feed arrives, every `PING_ROUND`."""
 
 
 class SimClock:
@@ -876,7 +880,9 @@ class _Day:
                 self.agenda.at(t, partial(self._duty, caller, changes, t), _FEED)
         end = max([last, *(trip.off_duty for trip in self.facts.trips.values())])
         t = start
-        every = WORKER_EVERY if len(self.world.vehicles) <= BIG_FLEET else 2 * WORKER_EVERY
+        every = self.options.worker_every or (
+            WORKER_EVERY if len(self.world.vehicles) <= BIG_FLEET else 2 * WORKER_EVERY
+        )
         while t <= end + every:
             self.agenda.at(t, self._catch_up, _VIEWS)
             t += every
