@@ -14,8 +14,14 @@
    following the log as in the worker; the log position after each step is noted, so "as
    known at T" is a log position. The fleet's first week, from the empty ledger, is scored
    too (every site and leg then new): the cold start.
-2. The demo's operating day (`api.demo`, when it is there), with the ETA policy run after each
-   of the demo's worker rounds (every 30 simulated minutes), scored on its deliveries.
+2. The demo's operating day (`api.demo`, when it is there), scored on its deliveries. In
+   service the views and the ETA policy follow the log continuously (`api.serve`); here the
+   demo's worker, the ETA policy with it, catches up after every round of pings (every 10
+   simulated minutes), not in the demo's 30-min seeding rounds. The day has trouble injected
+   that no ETA given an hour before could know of (a refused delivery, detentions of 110–170
+   min, a device offline for an hour, a device whose clock runs ahead): the arrivals with none
+   of it on the way (a refusal or detention at a stop not yet left, or the load's device) are
+   scored on their own as well.
 
 For every reconciled arrival A, the ETA given 60 min earlier is the stop's ETA as the ledger
 knew it then (`ledger.history.stop_history(…, known_at=position at A − 60 min)`). Printed,
@@ -30,12 +36,13 @@ in the same run, against naive ETAs for the same arrivals:
 Target: ≥ 85 % within ±15 min. Each truck-day of the week uses its own vehicle and device (the
 driver is the same all week), so the reconciler's scan of a vehicle's past loads stays short.
 
-With `--explain`, the misses are broken down: by truck, by stop, by what the truck was really
-doing an hour before, by the stops still to reach, by whether its device was silent then, by
-whether the driver rested or had the pre-trip inspection still to do on the way, by the age
-of the ETA shown, by hour; and the error is split into its parts (driving, dwell at the stops
-on the way, rests, waiting, the reconciled arrival against the true one), the predicted
-ones read from the ETA fact's note, the true ones from the simulated duty log.
+With `--explain`, the misses are broken down: by truck (the demo: by its trouble), by stop, by
+what the truck was really doing an hour before, by the stops still to reach, by whether its
+device was silent then, by whether the driver rested or had the pre-trip inspection still to
+do on the way, by the age of the ETA shown, by hour; and the error is split into its parts
+(driving, dwell at the stops on the way, rests, waiting, the reconciled arrival against the
+true one), the predicted ones read from the ETA fact's note, the true ones from the simulated
+duty log.
 
 Each share is printed with its 95 % (Wilson) interval: 150 arrivals tell it to ±6 points.
 
@@ -68,6 +75,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from ledger.application import Caller, Ledger, StopPlan
 from ledger.drivers import DutyInput, DutyStatus
@@ -809,7 +817,9 @@ def case(
     )
 
 
-def explain(title: str, cases: Sequence[Case], *, listing: bool = False) -> None:
+def explain(
+    title: str, cases: Sequence[Case], *, listing: bool = False, groups: str = "truck"
+) -> None:
     """The misses broken down: where the truck was, what it was doing, what went wrong."""
     misses = [c for c in cases if not c.hit]
     early = sum(1 for c in misses if c.error < 0)
@@ -834,7 +844,7 @@ def explain(title: str, cases: Sequence[Case], *, listing: bool = False) -> None
                 f" {sum(1 for c in out if c.error > 0):3d} late"
             )
 
-    table("truck", lambda c: c.group)
+    table(groups, lambda c: c.group)
     table("stop", lambda c: c.target)
     table("what the truck was doing an hour before", lambda c: c.doing)
     table(
@@ -865,7 +875,27 @@ def explain(title: str, cases: Sequence[Case], *, listing: bool = False) -> None
         print("  the misses (error; doing an hour before; stops ahead; parts; ETA shown):")
         for c in sorted(misses, key=lambda c: c.error):
             parts = ", ".join(f"{k} {v:+.0f}" for k, v in (c.parts or {}).items())
-            print(f"    {c.error:+7.1f}  {c.doing:<9} {c.ahead}  [{parts}]  {c.label}")
+            print(f"    {c.error:+7.1f}  {c.doing:<9} {c.ahead}  [{parts}]  {c.group}; {c.label}")
+
+
+def injected_trouble(scenario: Any, reference: str, trip: Any, index: int, asked: datetime) -> str:
+    """What the demo's scenario did to the load that no ETA given at `asked` could know of,
+    for its stop `index` (the pickup is 0): a refusal or a detention at a stop on the way not
+    yet left, or the load's device offline or its clock skewed; "none" otherwise."""
+    on_way = [
+        (i, visit)
+        for i, visit in enumerate(trip.deliveries[: index - 1])
+        if visit.departure > asked
+    ]
+    if scenario.refused and any((reference, i) == scenario.refused for i, _ in on_way):
+        return "a refusal on the way"
+    if any((reference, i) in scenario.detention for i, _ in on_way):
+        return "a detention on the way"
+    if scenario.offline and scenario.offline[0] == reference:
+        return "the load's device offline"
+    if scenario.skewed and scenario.skewed[0] == reference:
+        return "the load's device clock skewed"
+    return "none"
 
 
 def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = False) -> None:
@@ -903,7 +933,10 @@ def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = F
     db = Database(url)
     began = time.perf_counter()
     try:
-        facts = demo.simulate(ledger, db, clock, demo.Options(seed=seed), log=io.StringIO())
+        # In service the views and the ETA policy run continuously (`api.serve`): here they
+        # catch up after every round of pings, not in the demo's 30-min seeding rounds.
+        options = demo.Options(seed=seed, worker_every=demo.PING_ROUND)
+        facts = demo.simulate(ledger, db, clock, options, log=io.StringIO())
     finally:
         demo.Worker = base
     result = Replay(ledger, rounds, time.perf_counter() - began)
@@ -914,6 +947,8 @@ def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = F
         Score("naive: the plan's service start"),
         Score(f"naive: straight line at {kmh:.0f} km/h, planned service"),
     )
+    calm = Score("ETA policy, no injected trouble on the way")
+    calm_straight = Score("naive: straight line, no trouble on the way")
     arrivals = missing = 0
     cases: list[Case] = []
     for reference, trip in facts.trips.items():
@@ -935,12 +970,15 @@ def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = F
                 missing += 1
                 continue
             ours.add(then.eta, actual)
+            trouble = injected_trouble(facts.scenario, reference, trip, index, asked)
+            if trouble == "none":
+                calm.add(then.eta, actual)
             if explaining:
                 cases.append(
                     case(
                         ledger,
                         result,
-                        group="demo",
+                        group=trouble,
                         target="the first delivery" if index == 1 else "a later delivery",
                         stop_id=stop_id,
                         vehicle=trip.route.vehicle.code,
@@ -965,16 +1003,19 @@ def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = F
                     first, leave = j + 1, visit.arrival + timedelta(minutes=services[j])
                     break
             ahead = list(zip(places[first : index + 1], services[first : index + 1], strict=True))
-            straight.add(straight_line(asked, here, leave, ahead, kmh), actual)
+            naive = straight_line(asked, here, leave, ahead, kmh)
+            straight.add(naive, actual)
+            if trouble == "none":
+                calm_straight.add(naive, actual)
     print(
         f"demo day (api.demo, seed {seed}, {len(facts.trips)} trucks): replayed in "
         f"{result.seconds:.0f} s; {arrivals} reconciled deliveries, {missing} without an ETA "
         f"60 min before, {arrivals - missing} scored"
     )
-    for s in (ours, window_start, planned, straight):
+    for s in (ours, window_start, planned, straight, calm, calm_straight):
         print(s.line())
     if explaining:
-        explain("demo day", cases, listing=listing)
+        explain("demo day", cases, listing=listing, groups="the day's trouble on the way")
     ledger.close()
     db.close()
 
