@@ -362,12 +362,14 @@ class _Day:
                 day = DAY - timedelta(days=back)
                 begin = local((5, 30), day) + timedelta(minutes=rng.randint(0, 40))
                 long = 2.0 if driver.heavy_week else 0.0
+                # lunch as today's: on the road a little after 11:15 (api.demo.drive)
+                lunch = (local((11, 15), day) - begin) / timedelta(hours=1) + rng.uniform(0.1, 0.6)
                 plan = [
                     (0.0, DutyStatus.ON_DUTY, "pre-trip inspection"),
                     (0.5, DutyStatus.DRIVING, ""),
-                    (4.5 + rng.uniform(-0.5, 0.5), DutyStatus.ON_DUTY, ""),
-                    (5.0 + rng.uniform(0, 0.3), DutyStatus.OFF_DUTY, "30-minute break"),
-                    (5.6, DutyStatus.DRIVING, ""),
+                    (lunch - 0.5 + rng.uniform(-0.3, 0.2), DutyStatus.ON_DUTY, ""),
+                    (lunch, DutyStatus.OFF_DUTY, "30-minute break"),
+                    (lunch + 0.5, DutyStatus.DRIVING, ""),
                     (8.5 + long + rng.uniform(-0.5, 0.5), DutyStatus.ON_DUTY, "post-trip"),
                     (9.2 + long + rng.uniform(0, 0.3), DutyStatus.OFF_DUTY, "end of shift"),
                 ]
