@@ -23,8 +23,8 @@ walks the route forward in time:
   runs out, a 34-h restart when the cycle does; a rest already under way when the prediction
   is made counts toward the first one, and a driver off duty on the way is on a break that
   lasts its 30 minutes; before the route starts, a driver on duty is doing the pre-trip
-  inspection; a driver's habitual break (`learned_habit`, from past shifts) comes on the
-  first leg begun after its usual time;
+  inspection; a driver's habitual break (`learned_habit`, from past shifts) comes at its
+  usual time when that finds the driver on the road, else at the start of the next leg;
 - silence: a prediction may be made for a moment after the last fix (time passing moves the
   ETA of a vehicle that stays where it is, or is overdue);
 - uncertainty: the window around each arrival is a base margin, plus a margin per km driven
@@ -627,20 +627,20 @@ class _Clocks:
         self.pausing_since = since if paused and since is not None else None
         self.resting_since = since if resting and since is not None else None
 
-    def drive_for(
-        self, t: datetime, minutes: float, began: datetime | None = None
-    ) -> tuple[datetime, list[Rest]]:
-        """Drives `minutes` from `t` on a leg that began at `began` (default `t`), resting
-        whenever a limit is reached; the driver's habitual break comes on the first leg that
-        begins once its time has come."""
+    def drive_for(self, t: datetime, minutes: float) -> tuple[datetime, list[Rest]]:
+        """Drives `minutes` from `t`, resting whenever a limit is reached; the driver's
+        habitual break comes when its time comes on the road (the leg then driven stops for
+        it), or at the start of the first leg after it."""
         left = timedelta(minutes=minutes)
         rests: list[Rest] = []
-        if self.habit is not None and (began or t) >= self.habit.due:
-            rest = self._habit(t, self.habit)
-            rests.append(rest)
-            t = rest.end
         while left > _ZERO:
+            if self.habit is not None and t >= self.habit.due:
+                rest = self._habit(t, self.habit)
+                rests.append(rest)
+                t = rest.end
             allowed = min(self.drive, self.window, self.until_break, self.cycle)
+            if self.habit is not None:
+                allowed = min(allowed, self.habit.due - t)
             if allowed <= _ZERO:
                 rest = self._rest(t)
                 rests.append(rest)
@@ -808,14 +808,11 @@ def predict(
             arrival, arrived = stop.arrived_at, True
         else:
             minutes = leg.minutes * (leg_pace if n == 0 and leg_pace is not None else pace)
-            began = None
-            if n == 0 and hos_state is not None and hos_state.status is DutyStatus.DRIVING:
-                began = hos_state.status_since  # the leg under way began then
             if profile is not None:
                 whole = leg_km if n == 0 and leg_km is not None else leg.km
                 halfway = t + timedelta(minutes=minutes * profile.factor(whole, t, origin.lon) / 2)
                 minutes *= profile.factor(whole, halfway, origin.lon)
-            t, rests = clocks.drive_for(t, minutes, began)
+            t, rests = clocks.drive_for(t, minutes)
             rests, under_way = under_way + rests, []
             resting += sum(_minutes(r.end - r.start) for r in rests)
             km += leg.km

@@ -546,15 +546,22 @@ def test_a_drivers_usual_break_is_learned_from_the_shifts_before() -> None:
     assert taken is None
 
 
-def test_the_usual_break_comes_on_the_first_leg_that_begins_after_its_time() -> None:
-    habit = Habit(timedelta(hours=11), minutes(30), NOW + minutes(30))
+def test_the_usual_break_comes_at_its_time_on_the_road_or_after_the_stop_it_finds() -> None:
     first, second = stop(north(YARD, 60), service=10), stop(north(YARD, 90), service=10)
+    route = (at_yard(), [first, second], NOW, {}, None, planner_travel(60.0))
+    plain = predict(*route)
+    on_the_road = Habit(timedelta(hours=11), minutes(30), NOW + minutes(30))
+    at_the_stop = Habit(timedelta(hours=11), minutes(30), plain[0].arrival + minutes(5))
 
-    etas = predict(at_yard(), [first, second], NOW, {}, None, planner_travel(60.0), habit=habit)
+    driving = predict(*route, habit=on_the_road)
+    staying = predict(*route, habit=at_the_stop)
 
-    assert etas[0].rests == ()  # under way before its time: not on this leg
-    assert [r.kind for r in etas[1].rests] == [RestKind.HABIT]
-    assert etas[1].rests[0].start == etas[0].departure
+    assert [(r.kind, r.start) for r in driving[0].rests] == [(RestKind.HABIT, NOW + minutes(30))]
+    assert close(driving[0].arrival, plain[0].arrival + minutes(30))
+    assert driving[1].rests == ()  # the day's break is taken
+    assert staying[0].rests == ()
+    assert [(r.kind, r.start) for r in staying[1].rests] == [(RestKind.HABIT, staying[0].departure)]
+    assert close(staying[1].arrival, plain[1].arrival + minutes(30))
 
 
 def test_a_truck_silent_at_a_stop_is_expected_to_leave_after_its_stay_counted_to_now() -> None:
