@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from ledger.application import Ledger
 from ledger.drivers import DutyLog
 from ledger.errors import InvalidInput, NotFound
@@ -27,7 +25,6 @@ from ledger.hos import Cycle, HosRules, HosState
 from ledger.loads import Load
 from ledger.log import LogRecord, iter_log, to_jsonable
 from ledger.orders import Order
-from ledger.reference import Location
 from ledger.stock import StockItem
 from ledger.stops import Stop, StopFact
 from ledger.telematics import PingLog
@@ -481,10 +478,9 @@ def _in_effect(stop: StopState) -> list[ResolvedFact]:
 
 def _location_code(app: Ledger, location_id: UUID) -> str:
     try:
-        location: object = app.repository.get(location_id)
-    except AggregateNotFoundError:
+        return app.location_by_id(location_id).code
+    except NotFound:
         return str(location_id)
-    return location.code if isinstance(location, Location) else str(location_id)
 
 
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")

@@ -119,6 +119,7 @@ def test_json_is_one_stable_document_with_both_clocks_when_asked_for_json(
     state = document["state"]
     assert state["load"]["status"] == "dispatched"
     assert state["stops"][1]["arrival"]["source"] == "operator"
+    assert [s["location"] for s in state["stops"]] == ["WH-1", "CUST-1"]
     assert state["conflicts"] == []
 
 
