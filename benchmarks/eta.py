@@ -909,37 +909,16 @@ def demo_day(url: str, seed: int, *, explaining: bool = False, listing: bool = F
     except ImportError as error:
         print(f"demo day: not measured ({error})")
         return
-    model = TravelModel(kind="haversine", detour_factor=DETOUR, speed_kmh=PLANNER_SPEED_KMH)
-    rounds: list[tuple[datetime, int]] = []
-    base = demo.Worker
-
-    class WorkerWithEta(base):
-        """The worker as the lead will wire it: the views, then the ETAs, until quiet."""
-
-        def __init__(self, ledger: Ledger, db: Database, **options: int) -> None:
-            super().__init__(ledger, db, **options)
-            self.eta = EtaPolicy(ledger, planner_travel(model), db=db)
-
-        def catch_up(self) -> int:
-            total = 0
-            while done := super().catch_up() + self.eta.catch_up():
-                total += done
-            rounds.append((self.ledger.clock(), self.ledger.position))
-            return total
-
-    demo.Worker = WorkerWithEta
     clock = demo.SimClock(local((13, 0), DEMO_DAY - timedelta(days=1)))
     ledger = Ledger(url, clock=clock)
     db = Database(url)
     began = time.perf_counter()
-    try:
-        # In service the views and the ETA policy run continuously (`api.serve`): here they
-        # catch up after every round of pings, not in the demo's 30-min seeding rounds.
-        options = demo.Options(seed=seed, worker_every=demo.PING_ROUND)
-        facts = demo.simulate(ledger, db, clock, options, log=io.StringIO())
-    finally:
-        demo.Worker = base
-    result = Replay(ledger, rounds, time.perf_counter() - began)
+    # In service the views and the ETA policy run continuously (`api.serve`): here the demo's
+    # read side (the ETA policy with it) catches up after every round of pings, not in its
+    # 30-min seeding rounds.
+    options = demo.Options(seed=seed, worker_every=demo.PING_ROUND)
+    facts = demo.simulate(ledger, db, clock, options, log=io.StringIO())
+    result = Replay(ledger, facts.catch_ups, time.perf_counter() - began)
     kmh = PLANNER_SPEED_KMH / DETOUR
     ours, window_start, planned, straight = (
         Score("ETA policy (as known 60 min before)"),

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -20,7 +21,10 @@ from api.demo.simulate import PING_ROUND
 from api.demo.world import build_world
 from ledger.application import Ledger
 from ledger.edi import parse_214
+from ledger.history import stop_history
 from ledger.imports import parse_orders_csv
+from ledger.log import iter_log
+from ledger.stops import Stop, StopFact
 from projections.db import Database
 from support.factories import ADMIN
 
@@ -145,6 +149,38 @@ def test_the_day_ends_the_same_when_the_worker_catches_up_as_often_as_the_pings_
     assert rounds >= 2.5 * every_half_hour["jobs"]["read_side_catch_ups"]
     for part in ("billing", "detention", "exceptions", "stops", "loads"):
         assert report[part] == every_half_hour[part], part
+
+
+def test_the_day_keeps_the_eta_it_gave_before_each_arrival_when_asked_as_known_then(
+    small_day: tuple[str, dict[str, Any]],
+) -> None:
+    url, _ = small_day
+    db, ledger = Database(url), Ledger(url)
+    try:
+        rows = db.query("SELECT stop_id FROM stop_times WHERE kind = 'delivery'")
+        given = arrived = 0
+        for (stop_id,) in rows:
+            records = list(iter_log(ledger, stream=UUID(str(stop_id))))
+            facts = [
+                (r.position, r.event) for r in records if isinstance(r.event, Stop.FactRecorded)
+            ]
+            arrival = next((p for p, e in facts if e.fact is StopFact.ARRIVED), None)
+            if arrival is None:
+                continue
+            arrived += 1
+            etas = [
+                e.detail.eta for p, e in facts if e.fact is StopFact.ETA_REPORTED and p < arrival
+            ]
+            then = stop_history(ledger, UUID(str(stop_id)), known_at=arrival - 1)
+            assert then is not None and then.arrival is None
+            if etas:
+                given += 1
+                assert then.eta == etas[-1]
+    finally:
+        ledger.close()
+        db.close()
+
+    assert arrived > 0 and given >= 0.75 * arrived
 
 
 def test_if_empty_records_nothing_when_the_ledger_holds_events(

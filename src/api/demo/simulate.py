@@ -14,8 +14,9 @@ The day (America/Chicago, Friday 2026-11-20; the afternoon before for the set-up
   planned, tendered, accepted (one tender is rejected first), dispatched;
 - from 05:00 the trucks drive; pings and duty changes arrive in rounds, with realistic
   disorder; the warehouse, the drivers' app and the carriers report what happens at the
-  docks; every 30 min the reconciler and the views catch up; every hour the SLA, detention
-  and HOS jobs run;
+  docks; every 30 min the reconciler, the views and the ETA policy catch up (so the day keeps
+  the ETAs it gave, as the live service would); every hour the SLA, detention and HOS jobs
+  run;
 - evening: loads with a POD are marked ready to invoice; 23:30 the invoice run.
 """
 
@@ -36,7 +37,16 @@ from uuid import UUID
 
 from api.demo.documents import EdiStatus, edi_214, orders_csv
 from api.demo.drive import Trip, drive_day, pre_route
-from api.demo.planning import ROUTE_LIMIT, Outcome, Route, RouteStop, Shift, plan_routes
+from api.demo.planning import (
+    DETOUR,
+    PLANNER_SPEED_KMH,
+    ROUTE_LIMIT,
+    Outcome,
+    Route,
+    RouteStop,
+    Shift,
+    plan_routes,
+)
 from api.demo.world import CHICAGO, DAY, OrderSpec, Site, World, build_world, km_between, local
 from ledger.application import Caller, IngestReport, Ledger, StopPlan
 from ledger.drivers import DutyInput
@@ -51,7 +61,10 @@ from ledger.stops import FactDetail, Stop, StopFact, StopKind
 from ledger.telematics import PingInput
 from ledger.values import TimeWindow
 from planner import HoursOfService
+from planner.eta_travel import model_travel
+from planner.model import TravelModel
 from projections.db import Database
+from projections.eta_policy import EtaPolicy
 from projections.invoicing import InvoiceRunReport, invoice_run
 from projections.jobs import run_job
 from projections.worker import Worker
@@ -189,6 +202,8 @@ class DayFacts:
     job_rounds: int = 0
     invoice_run: InvoiceRunReport = field(default_factory=InvoiceRunReport)
     worker_rounds: int = 0
+    catch_ups: list[tuple[datetime, int]] = field(default_factory=list)
+    """(clock, log position) after each round of the read side: what was known when."""
 
 
 def _floor(moment: datetime, step: timedelta) -> datetime:
@@ -219,6 +234,9 @@ class _Day:
         self.agenda = _Agenda()
         self.started = time.monotonic()
         self.worker = Worker(ledger, db, batch_size=WORKER_BATCH)
+        # the ETAs as the service gives them, from the planner's travel model for these routes
+        travel = TravelModel(kind="haversine", detour_factor=DETOUR, speed_kmh=PLANNER_SPEED_KMH)
+        self.eta = EtaPolicy(ledger, model_travel(travel), db=db)
         self.facts = DayFacts(options=options, world=world)
         self.allocated: list[tuple[OrderSpec, str]] = []
         # Drivers come on duty between 05:00 and 05:40, a few at a time.
@@ -910,14 +928,21 @@ class _Day:
     # --- the read side, the jobs, the back office --------------------------------------------
 
     def _catch_up(self) -> None:
-        self.worker.catch_up()
+        self._read_side()
         self.facts.worker_rounds += 1
+
+    def _read_side(self) -> None:
+        """The views, then the ETAs (whose facts the views read in turn), until neither has
+        anything left."""
+        while self.worker.catch_up() + self.eta.catch_up():
+            pass
+        self.facts.catch_ups.append((self.ledger.clock(), self.ledger.position))
 
     def _jobs(self) -> None:
         self.say(
             f"{self.ledger.clock().astimezone(CHICAGO):%H:%M} jobs (log at {self.ledger.position})"
         )
-        self.worker.catch_up()
+        self._read_side()
         now = self.ledger.clock()
         for name in JOBS:
             result = run_job(name, self.ledger, self.db, now)
