@@ -62,6 +62,7 @@ __all__ = [
     "Dwell",
     "DwellPrior",
     "DwellSource",
+    "EarlyStay",
     "EtaRules",
     "Habit",
     "Leg",
@@ -82,6 +83,7 @@ __all__ = [
     "predict",
     "remaining_stops",
     "solar_hour",
+    "waits_for_window",
 ]
 
 _ZERO = timedelta(0)
@@ -169,6 +171,9 @@ class EtaRules:
     prior_locations: int = 5  # locations with dwells needed before the fleet's prior is used
     prior_weight_bounds: tuple[float, float] = (0.1, 4.0)
     tail_samples: int = 3  # past stays longer than the current one needed to read its end off
+    # early stays more against waiting for the window than for it needed to tell the fleet's
+    # early trucks are served at once (fewer: they wait, as the planner plans)
+    served_at_once_votes: int = 2
     overstay_share: float = 0.4  # beyond every stay known: it lasts this share longer again
     base_margin: timedelta = timedelta(minutes=5)
     margin_per_km: timedelta = timedelta(seconds=15)
@@ -401,6 +406,35 @@ def _typical(stays: Sequence[timedelta], base: float, weight: float) -> float:
 
 def _median_minutes(spans: Sequence[timedelta]) -> float:
     return statistics.median(d.total_seconds() / 60.0 for d in spans)
+
+
+@dataclass(frozen=True)
+class EarlyStay:
+    """A reconciled stay of a truck that came before the window (or appointment) opened: the
+    planned service minutes, the whole stay, and the minutes from the opening to leaving."""
+
+    planned: float
+    minutes: float
+    from_opening: float
+
+
+def waits_for_window(
+    early: Sequence[EarlyStay],
+    ratio: float,
+    rules: EtaRules = EtaRules(),  # noqa: B008 - frozen, so a shared default is safe
+) -> bool:
+    """Whether the fleet's early trucks wait for the window to open: each early stay votes for
+    the reading under which it lasted closer to its planned minutes × the fleet's `ratio`; it
+    takes `rules.served_at_once_votes` more against waiting than for it to overturn the
+    planner's assumption that they wait (one stay served a little fast is no evidence)."""
+    votes = 0
+    for stay in early:
+        if stay.planned <= 0 or stay.minutes <= 0:
+            continue
+        expected = math.log(stay.planned * ratio)
+        waited = abs(math.log(stay.from_opening) - expected) if stay.from_opening > 0 else math.inf
+        votes += 1 if waited < abs(math.log(stay.minutes) - expected) else -1
+    return votes > -rules.served_at_once_votes
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ a position), so a batch reads only what is new.
 from __future__ import annotations
 
 import logging
-import math
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from ledger.errors import NotFound
 from ledger.eta import (
     Driven,
     DwellPrior,
+    EarlyStay,
     EtaRules,
     PaceProfile,
     PastDwell,
@@ -62,6 +62,7 @@ from ledger.eta import (
     learned_pace,
     predict,
     remaining_stops,
+    waits_for_window,
 )
 from ledger.events import Meta, Source
 from ledger.history import DUTY_LOOKBACK_DAYS
@@ -594,21 +595,16 @@ class EtaPolicy:
 
     def _waits_for_window(self, now: datetime) -> bool:
         """Whether the fleet's trucks that came early waited for the window (or appointment)
-        to open, by the stays that ended before `now`: each early stay votes for the reading
-        under which it lasted closer to its planned minutes (as the fleet's stays run); no
-        early stay yet: they wait, as the planner plans."""
+        to open, by the early stays that ended before `now` (`ledger.eta.waits_for_window`)."""
         known = bisect_left(self._fleet_dwells, now, key=lambda x: x[0])
         if known not in self._waits:
             ratio = dwell_prior([d for _, d, _, _ in self._fleet_dwells[:known]], self.rules).ratio
-            votes = 0
-            for left, stay, came, opened in self._fleet_dwells[:known]:
-                if came > opened - EARLY or stay.planned <= 0:
-                    continue
-                expected = math.log(stay.planned * ratio)
-                served = (left - opened).total_seconds() / 60
-                waited = abs(math.log(served) - expected) if served > 0 else math.inf
-                votes += 1 if waited < abs(math.log(stay.minutes) - expected) else -1
-            self._waits[known] = votes >= 0
+            early = [
+                EarlyStay(stay.planned, stay.minutes, (left - opened).total_seconds() / 60)
+                for left, stay, came, opened in self._fleet_dwells[:known]
+                if came <= opened - EARLY
+            ]
+            self._waits[known] = waits_for_window(early, ratio, self.rules)
         return self._waits[known]
 
     def _profile(self, now: datetime) -> PaceProfile | None:

@@ -12,6 +12,7 @@ from ledger.eta import (
     Driven,
     DwellPrior,
     DwellSource,
+    EarlyStay,
     EtaRules,
     Habit,
     Leg,
@@ -29,6 +30,7 @@ from ledger.eta import (
     learned_pace,
     predict,
     remaining_stops,
+    waits_for_window,
 )
 from ledger.events import Source
 from ledger.geofence import haversine_m
@@ -431,6 +433,17 @@ def test_a_long_stay_is_expected_to_last_as_long_over_as_the_fleets_long_stays()
 
     assert early.minutes == pytest.approx(33.0)  # the median of all: as usual
     assert detained.minutes == pytest.approx(30.0 + 150.0)  # held up as long as the long ones
+
+
+def test_early_trucks_wait_for_the_window_until_the_stays_say_otherwise_twice_over() -> None:
+    fast = EarlyStay(planned=30.0, minutes=35.0, from_opening=5.0)  # served at once
+    slow = EarlyStay(planned=30.0, minutes=75.0, from_opening=32.0)  # waited, then served
+
+    assert waits_for_window([], ratio=1.0)  # as the planner plans
+    assert waits_for_window([fast], ratio=1.0)  # one stay is no evidence
+    assert not waits_for_window([fast, fast], ratio=1.0)
+    assert waits_for_window([fast, fast, slow], ratio=1.0)
+    assert not waits_for_window([fast], 1.0, EtaRules(served_at_once_votes=1))
 
 
 def stretch(km: float, ratio: float, local_hour: float, day: int = 0) -> Stretch:
