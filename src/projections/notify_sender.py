@@ -13,6 +13,13 @@ Every request carries the notification id (`Shipledger-Id`, also in the body) an
 subscription's secret; `verify_signature` is the receiver's check (the timestamp inside the
 signature stops replays older than the tolerance).
 
+A webhook must not reach into our own network: the subscription's URL is checked when it is
+made (`api.routes.notifications`), and its host is resolved again at every send; a host with
+any loopback, private, link-local or reserved address is refused (the attempt fails, naming
+the address), and the request goes to the address checked — no second lookup that DNS could
+rebind — with the host name kept in `Host` and, for https, in the TLS server name. Set
+`SHIPLEDGER_WEBHOOK_ALLOW_PRIVATE=1` for a receiver on the same host or network.
+
 Run one: `python -m projections.notify_sender --db URL` (see `--help`).
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import random
@@ -41,11 +49,14 @@ from projections.migrations import migrate
 from projections.view import iso
 
 __all__ = [
+    "ALLOW_PRIVATE_ENV",
     "EVENT_HEADER",
     "ID_HEADER",
     "SIGNATURE_HEADER",
     "NotificationSender",
     "RetryPolicy",
+    "allow_private_from_env",
+    "resolve_destinations",
     "sign",
     "verify_signature",
 ]
@@ -55,12 +66,39 @@ ID_HEADER = "Shipledger-Id"
 EVENT_HEADER = "Shipledger-Event"
 #: How old a signature's timestamp may be before a receiver refuses it, by default.
 DEFAULT_TOLERANCE = 300
+#: Set to 1 to let webhooks reach loopback and private addresses (a receiver on the same host,
+#: the tests); refused otherwise, when a subscription is made and at every send.
+ALLOW_PRIVATE_ENV = "SHIPLEDGER_WEBHOOK_ALLOW_PRIVATE"
 
 log = logging.getLogger(__name__)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def allow_private_from_env() -> bool:
+    """Whether `SHIPLEDGER_WEBHOOK_ALLOW_PRIVATE` lets webhooks reach private addresses."""
+    return os.environ.get(ALLOW_PRIVATE_ENV, "").lower() in ("1", "true", "yes")
+
+
+def resolve_destinations(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses a webhook for `host` may be sent to, in the resolver's order. Raises
+    ValueError naming the address when any of them is loopback, private, link-local or
+    reserved (unless `allow_private`): a name that resolves into our own network is refused
+    even when it also resolves outside it."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as failure:
+        raise ValueError(f"cannot resolve {host}: {failure}") from None
+    addresses = [str(info[4][0]) for info in found]
+    if not addresses:
+        raise ValueError(f"cannot resolve {host}: no address")
+    if not allow_private:
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise ValueError(f"{host} resolves to a non-public address ({address})")
+    return list(dict.fromkeys(addresses))
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -154,6 +192,7 @@ class NotificationSender:
         batch_size: int = 10,
         rng: random.Random | None = None,
         name: str | None = None,
+        allow_private: bool | None = None,
     ):
         if lease.total_seconds() <= batch_size * timeout:
             raise ValueError("the lease must outlast a whole batch of timed-out requests")
@@ -164,6 +203,7 @@ class NotificationSender:
         self.batch_size = batch_size
         self.rng = rng or random.Random()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.allow_private = allow_private_from_env() if allow_private is None else allow_private
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
         )
@@ -271,8 +311,31 @@ class NotificationSender:
         code: int | None = None
         error: str | None = None
         try:
-            with self._client.stream("POST", item.url, content=body, headers=headers) as reply:
-                code = reply.status_code  # the body is not read: receivers answer with a code
+            url = httpx.URL(item.url)
+            host = url.raw_host.decode("ascii")  # IDNA-encoded
+            port = url.port or (443 if url.scheme == "https" else 80)
+            addresses = resolve_destinations(host, port, allow_private=self.allow_private)
+        except (ValueError, httpx.InvalidURL) as refusal:
+            return _Outcome(None, f"refused: {refusal}"[:500], 0)
+        # to the addresses checked, in turn while none accepts the connection; the name goes
+        # in Host and in the TLS server name
+        headers["Host"] = url.netloc.decode("ascii")
+        extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+        try:
+            for n, address in enumerate(addresses, start=1):
+                try:
+                    with self._client.stream(
+                        "POST",
+                        url.copy_with(host=address),
+                        content=body,
+                        headers=headers,
+                        extensions=extensions,
+                    ) as reply:
+                        code = reply.status_code  # not read: receivers answer with a code
+                    break
+                except httpx.ConnectError:
+                    if n == len(addresses):
+                        raise
         except httpx.TimeoutException as failure:
             error = f"timeout ({type(failure).__name__})"
         except httpx.HTTPError as failure:

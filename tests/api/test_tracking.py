@@ -411,6 +411,7 @@ def test_support_sees_dead_letters_with_their_delivery_log_and_redelivers_them(
         services.db,
         policy=RetryPolicy(1, timedelta(seconds=0.01), timedelta(seconds=0.01)),
         timeout=0.5,
+        allow_private=True,
     )
     while sender.run_once():
         pass

@@ -33,6 +33,7 @@ from projections.db import Database
 from projections.migrations import migrate
 from projections.notifications import NotificationOutbox
 from projections.notify_sender import (
+    ALLOW_PRIVATE_ENV,
     ID_HEADER,
     SIGNATURE_HEADER,
     NotificationSender,
@@ -75,6 +76,7 @@ class Delivery:
     body: bytes
     signature: str
     answered: int | None  # None: the receiver did not answer (it was too slow)
+    host: str = ""  # the Host header it came with
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Receiver:
                             body,
                             self.headers[SIGNATURE_HEADER],
                             answered,
+                            self.headers["Host"],
                         )
                     )
                     if len(receiver.deliveries) >= receiver.signal_after > 0:
@@ -210,6 +213,7 @@ def sender(world: World, **options: Any) -> NotificationSender:
     )
     options.setdefault("timeout", 0.25)
     options.setdefault("lease", timedelta(seconds=5))
+    options.setdefault("allow_private", True)  # the receiver is on loopback
     return NotificationSender(world.db, policy=policy, **options)
 
 
@@ -567,6 +571,7 @@ def test_a_killed_sender_loses_nothing_when_another_resumes(
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        ALLOW_PRIVATE_ENV: "1",  # the receiver is on loopback
     }
     process = subprocess.Popen(
         [
@@ -639,3 +644,58 @@ def test_a_deleted_subscription_is_sent_nothing_more(world: World, receiver: Rec
     mine = world.outbox("ACME")
     assert mine and {n["status"] for n in mine} == {"cancelled"}
     assert not any(json.loads(d.body)["tenant"] == "ACME" for d in receiver.deliveries)
+
+
+def subscribe_by_name(world: World, receiver: Receiver) -> None:
+    """ACME subscribes the receiver by a host name (localhost), not by its address."""
+    store.create_subscription(
+        world.db,
+        tenant="ACME",
+        url=f"http://localhost:{receiver.port}/hooks",
+        since_position=world.ledger.position,
+        actor="test",
+        now=world.ledger.clock(),
+    )
+
+
+def test_a_webhook_host_that_resolves_into_our_network_is_refused_at_every_send(
+    world: World, receiver: Receiver
+) -> None:
+    subscribe_by_name(world, receiver)  # passed the API's check; resolves to loopback now
+    plan_with_orders(world.ledger)
+    world.project()
+    guarded = sender(world, allow_private=False)
+
+    while guarded.run_once():
+        pass
+    guarded.close()
+
+    attempts = [d for n in world.outbox() for d in n["deliveries"]]
+    assert receiver.deliveries == []
+    assert attempts and all(d["error"].startswith("refused: ") for d in attempts)
+    assert any("localhost resolves to a non-public address" in d["error"] for d in attempts)
+    assert any("(127.0.0.1)" in d["error"] for d in attempts)  # the literal address too
+
+
+def test_a_webhook_goes_to_the_address_its_host_resolved_to_with_the_host_name_kept(
+    world: World, receiver: Receiver
+) -> None:
+    for tenant in ("ACME", "GLOBEX"):  # only the named subscription
+        for subscription in store.list_subscriptions(world.db, tenant=tenant):
+            store.delete_subscription(
+                world.db,
+                subscription.subscription_id,
+                until_position=world.ledger.position,
+                actor="test",
+                now=world.ledger.clock(),
+            )
+    subscribe_by_name(world, receiver)
+    plan_with_orders(world.ledger)
+    world.project()
+
+    sending = sender(world)
+    drain(world, sending)
+    sending.close()
+
+    assert receiver.deliveries
+    assert {d.host for d in receiver.deliveries} == {f"localhost:{receiver.port}"}

@@ -5,7 +5,6 @@ and redelivery (support), and the public tracking links of an order."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
@@ -21,6 +20,7 @@ from api.keys import Principal, Role
 from ledger.errors import InvalidInput, NotFound
 from projections import notify_store as store
 from projections.notifications import DEFAULT_ETA_THRESHOLD_MINUTES, MILESTONES
+from projections.notify_sender import allow_private_from_env
 
 router = APIRouter(tags=["notifications"])
 
@@ -41,9 +41,6 @@ Milestone = Literal[
 ]
 assert set(get_args(Milestone)) == set(MILESTONES), "the API names every milestone"
 
-#: Set to 1 (or `app.state.webhook_allow_private = True`) to allow webhook URLs on loopback
-#: and private addresses (tests, a receiver on the same host); refused otherwise.
-ALLOW_PRIVATE_ENV = "SHIPLEDGER_WEBHOOK_ALLOW_PRIVATE"
 _NUMERIC_LABEL = re.compile(r"\d*|0x[0-9a-f]*", re.IGNORECASE)
 
 
@@ -75,10 +72,11 @@ def _visible(who: Principal, tenant: str) -> bool:
 
 
 def _allow_private(request: Request) -> bool:
+    """`app.state.webhook_allow_private` when set, else `SHIPLEDGER_WEBHOOK_ALLOW_PRIVATE`."""
     configured = getattr(request.app.state, "webhook_allow_private", None)
     if configured is not None:
         return bool(configured)
-    return os.environ.get(ALLOW_PRIVATE_ENV, "").lower() in ("1", "true", "yes")
+    return allow_private_from_env()
 
 
 def check_webhook_url(url: str, *, allow_private: bool) -> None:
