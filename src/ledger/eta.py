@@ -174,7 +174,7 @@ class EtaRules:
     # early stays more against waiting for the window than for it needed to tell the fleet's
     # early trucks are served at once (fewer: they wait, as the planner plans)
     served_at_once_votes: int = 2
-    overstay_share: float = 0.4  # beyond every stay known: it lasts this share longer again
+    overstay_share: float = 0.2  # beyond every stay known: it lasts this share longer again
     base_margin: timedelta = timedelta(minutes=5)
     margin_per_km: timedelta = timedelta(seconds=15)
     dwell_margin: float = 0.25  # share of each dwell on the way added to the margin
@@ -289,7 +289,8 @@ def expected_dwell(
     With a `prior` learned from the fleet's dwells, the planned minutes are first scaled by
     the fleet's ratio of dwell to plan and count as many dwells as the fleet's spread says;
     a vehicle already there is expected to stay like the fleet's stays that, against what
-    was expected of them, lasted as long (its log-normal tail when there are too few)."""
+    was expected of them, lasted as long: read as a ratio and as minutes over, the shorter of
+    the two (its log-normal tail when there are too few)."""
     recent = list(history.get(stop.location_id, ()))[-rules.dwell_samples :]
     planned = float(stop.service_minutes)
     if prior is None:
@@ -317,10 +318,13 @@ def expected_dwell(
     expected = dwell.minutes
     outlasting = [r for r in prior.residuals if r * expected > stayed]
     beyond = [x for x in prior.excesses if expected + x > stayed]
+    readings = []
     if len(outlasting) >= rules.tail_samples:  # as long as the stays that lasted as long
-        minutes = statistics.median(outlasting) * expected
-    elif len(beyond) >= rules.tail_samples:  # … by as much over what was expected of them
-        minutes = expected + statistics.median(beyond)
+        readings.append(statistics.median(outlasting) * expected)
+    if len(beyond) >= rules.tail_samples:  # … by as much over what was expected of them
+        readings.append(expected + statistics.median(beyond))
+    if readings:  # a dock that keeps trucks waiting adds time: the ratio of a detention at a
+        minutes = min(readings)  # short stop, scaled onto a long one, would read hours
     elif prior.residuals:  # longer than any known: the longer it lasted, the longer it lasts
         minutes = stayed * (1.0 + rules.overstay_share)
     else:  # nothing known yet: the median of the log-normal tail beyond `stayed`

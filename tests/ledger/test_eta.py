@@ -435,6 +435,19 @@ def test_a_long_stay_is_expected_to_last_as_long_over_as_the_fleets_long_stays()
     assert detained.minutes == pytest.approx(30.0 + 150.0)  # held up as long as the long ones
 
 
+def test_a_detention_at_a_short_stop_adds_its_minutes_to_a_long_one_not_its_ratio() -> None:
+    here = stop(north(YARD, 10), service=45)
+    usual = (0.9, 1.0, 1.0, 1.0, 1.1, 1.2)
+    prior = DwellPrior(
+        residuals=(*usual, 6.0, 7.0, 8.0),  # held 2 h or more at docks planned for 20 min
+        excesses=(-3.0, 0.0, 0.0, 0.0, 3.0, 6.0, 120.0, 140.0, 160.0),
+    )
+
+    detained = expected_dwell(here, {}, elapsed=minutes(80), prior=prior)
+
+    assert detained.minutes == pytest.approx(45.0 + 140.0)  # not 7 × 45 min
+
+
 def test_early_trucks_wait_for_the_window_until_the_stays_say_otherwise_twice_over() -> None:
     fast = EarlyStay(planned=30.0, minutes=35.0, from_opening=5.0)  # served at once
     slow = EarlyStay(planned=30.0, minutes=75.0, from_opening=32.0)  # waited, then served
