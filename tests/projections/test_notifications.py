@@ -217,6 +217,13 @@ def sender(world: World, **options: Any) -> NotificationSender:
     return NotificationSender(world.db, policy=policy, **options)
 
 
+def deliver_everything(world: World) -> None:
+    """A sender of its own delivers until nothing is pending, then closes."""
+    sending = sender(world)
+    drain(world, sending)
+    sending.close()
+
+
 def drain(world: World, sending: NotificationSender, deadline: float = 15.0) -> None:
     """Sends until nothing is pending (waiting out backoffs and leases)."""
     end = time.monotonic() + deadline
@@ -390,9 +397,7 @@ def test_signatures_verify_and_a_tampered_or_stale_one_does_not(
 ) -> None:
     plan_with_orders(world.ledger)
     world.project()
-    sending = sender(world)
-    drain(world, sending)
-    sending.close()
+    deliver_everything(world)
 
     assert receiver.deliveries
     for delivery in receiver.deliveries:
@@ -495,9 +500,7 @@ def test_a_rebuild_enqueues_nothing_twice_and_keeps_what_was_sent(
 ) -> None:
     plan_with_orders(world.ledger)
     world.project()
-    sending = sender(world)
-    drain(world, sending)
-    sending.close()
+    deliver_everything(world)
     before = world.outbox()
     tokens = world.db.query("SELECT token, order_id FROM tracking_tokens ORDER BY token")
 
@@ -622,13 +625,7 @@ def test_a_deleted_subscription_is_sent_nothing_more(world: World, receiver: Rec
     world.project()
     acme = store.list_subscriptions(world.db, "ACME")[0]
 
-    store.delete_subscription(
-        world.db,
-        acme.subscription_id,
-        until_position=world.ledger.position,
-        actor="test",
-        now=world.ledger.clock(),
-    )
+    unsubscribe(world, acme.subscription_id)
     world.ledger.record_stop_fact(
         ADMIN,
         world.ledger.load_by_reference("L-NOTE").stop_ids[1],
@@ -637,13 +634,22 @@ def test_a_deleted_subscription_is_sent_nothing_more(world: World, receiver: Rec
         source=Source.DRIVER_APP,
     )
     world.project()
-    sending = sender(world)
-    drain(world, sending)
-    sending.close()
+    deliver_everything(world)
 
     mine = world.outbox("ACME")
     assert mine and {n["status"] for n in mine} == {"cancelled"}
     assert not any(json.loads(d.body)["tenant"] == "ACME" for d in receiver.deliveries)
+
+
+def unsubscribe(world: World, subscription_id: str) -> None:
+    """Ends a subscription as of the ledger's head."""
+    store.delete_subscription(
+        world.db,
+        subscription_id,
+        until_position=world.ledger.position,
+        actor="test",
+        now=world.ledger.clock(),
+    )
 
 
 def subscribe_by_name(world: World, receiver: Receiver) -> None:
@@ -682,20 +688,12 @@ def test_a_webhook_goes_to_the_address_its_host_resolved_to_with_the_host_name_k
 ) -> None:
     for tenant in ("ACME", "GLOBEX"):  # only the named subscription
         for subscription in store.list_subscriptions(world.db, tenant=tenant):
-            store.delete_subscription(
-                world.db,
-                subscription.subscription_id,
-                until_position=world.ledger.position,
-                actor="test",
-                now=world.ledger.clock(),
-            )
+            unsubscribe(world, subscription.subscription_id)
     subscribe_by_name(world, receiver)
     plan_with_orders(world.ledger)
     world.project()
 
-    sending = sender(world)
-    drain(world, sending)
-    sending.close()
+    deliver_everything(world)
 
     assert receiver.deliveries
     assert {d.host for d in receiver.deliveries} == {f"localhost:{receiver.port}"}
